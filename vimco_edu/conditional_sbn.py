@@ -1,0 +1,88 @@
+"""A conditional sigmoid belief network for structured output prediction (Raiko et
+al. 2014; the VIMCO paper's first experiment): predict the bottom half of a
+binarised digit from its top half.
+
+With layer sizes [D_top, H_1, ..., H_L, D_bottom] the model is the chain
+p(h_1 | top) p(h_2 | h_1) ... p(bottom | h_L). The proposal is either the prior
+chain p(h | top) itself, or a learned q(h | top, bottom): the same chain, with every
+layer also seeing the bottom half through its own weights V_l:
+
+    q(h_1 | top, bottom)      = Bern(sigmoid(top W_1 + bottom V_1 + b_1))
+    q(h_l | h_{l-1}, bottom)  = Bern(sigmoid(h_{l-1} W_l + bottom V_l + b_l)).
+
+Images are full 784-pixel rows; the model splits them into halves itself."""
+import autograd.numpy as np
+import numpy as onp
+
+from .checks import binary_data, generator, positive_int
+from .layers import affine, bernoulli_chain, sigmoid
+
+HALF = 392  # the top 14 rows of a 28 x 28 image
+
+
+def init_conditional_sbn(sizes, rng, proposal="learned", scale=0.01, dtype=np.float64):
+    """Parameters {"gen": chain layers top -> ... -> bottom, and, for a learned
+    proposal, "rec": layers with the extra bottom-half weights "V"}."""
+    rng = generator(rng)
+    if proposal not in ("prior", "learned"):
+        raise ValueError(f"proposal must be 'prior' or 'learned', got {proposal!r}")
+    if len(sizes) < 3:
+        raise ValueError(f"sizes must be [D_top, H_1, ..., H_L, D_bottom], got {sizes}")
+    sizes = [positive_int(s, "sizes") for s in sizes]
+
+    def weights(n_in, n_out):
+        return (scale * rng.standard_normal((n_in, n_out))).astype(dtype)
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    params = {"gen": [{"W": weights(a, b), "b": onp.zeros(b, dtype)} for a, b in pairs]}
+    if proposal == "learned":
+        params["rec"] = [{"W": weights(a, b), "V": weights(sizes[-1], b), "b": onp.zeros(b, dtype)}
+                         for a, b in pairs[:-1]]
+    return params
+
+
+def split_halves(x, params):
+    """Check binary images (N, D_top + D_bottom) and return (top, bottom)."""
+    d_top, d_bottom = params["gen"][0]["W"].shape[0], params["gen"][-1]["W"].shape[1]
+    x = binary_data(x, "x", width=d_top + d_bottom)
+    return x[:, :d_top], x[:, d_top:]
+
+
+def propose(params, top, bottom, k=1, rng=None, latents=None):
+    """Sample k latent chains per input from the proposal (or score given `latents`).
+    Returns (latents [h_1..h_L] of B*k rows, log proposal density (B*k,))."""
+    if "rec" not in params:  # the prior p(h | top) is the proposal
+        first = np.repeat(affine(params["gen"][0], top), k, axis=0)
+        return bernoulli_chain(first, params["gen"][1:-1], latents, rng)
+    rec = params["rec"]
+    side = [np.repeat(np.dot(bottom, layer["V"]), k, axis=0) for layer in rec]
+    first = np.repeat(affine(rec[0], top), k, axis=0) + side[0]
+    return bernoulli_chain(first, rec[1:], latents, rng, side=side[1:])
+
+
+def log_joint(params, top, bottom, latents, k=1):
+    """log p(h, bottom | top) for latents of B*k rows; top and bottom given once per input."""
+    first = np.repeat(affine(params["gen"][0], top), k, axis=0)
+    values = list(latents) + [np.repeat(bottom, k, axis=0)]
+    return bernoulli_chain(first, params["gen"][1:], values)[1]
+
+
+def log_weights(params, x, k, rng):
+    """log p(h_k, bottom | top) and log q(h_k | .) for k fresh samples per image: (B, k) each.
+    With the prior as proposal the difference is log p(bottom | h_k)."""
+    top, bottom = split_halves(x, params)
+    k, rng = positive_int(k, "k"), generator(rng)
+    latents, log_q = propose(params, top, bottom, k, rng)
+    log_p = log_joint(params, top, bottom, latents, k)
+    return np.reshape(log_p, (-1, k)), np.reshape(log_q, (-1, k))
+
+
+def complete(params, top, n, rng):
+    """n completions per top half, drawn from the model p(bottom | top):
+    returns p(bottom = 1 | h_L) for each draw, shape (B, n, D_bottom)."""
+    rng = generator(rng)
+    n = positive_int(n, "n")
+    top = binary_data(onp.atleast_2d(top), "top", width=params["gen"][0]["W"].shape[0])
+    first = np.repeat(affine(params["gen"][0], top), n, axis=0)
+    latents, _ = bernoulli_chain(first, params["gen"][1:-1], rng=rng)
+    probs = sigmoid(affine(params["gen"][-1], latents[-1]))
+    return np.reshape(probs, (len(top), n, -1))

@@ -1,0 +1,44 @@
+"""Monte Carlo gradient statistics: draw an estimator's gradient many times and
+report its mean, variance and signal-to-noise ratio |mean| / std per parameter
+(the SNR of Rainforth et al. 2018). Exact counterparts live in `exact`."""
+import numpy as onp
+from autograd import grad
+from autograd.misc import flatten
+
+from .checks import generator, positive_int
+from .estimators import surrogate
+from .exact import per_tuple_gradients
+
+
+def gradient_draws(log_weights, params, x, k, method, n_draws, rng, **options):
+    """n_draws independent estimates of the gradient of the batch-mean L^K at `params`,
+    each from fresh samples: an array (n_draws, n_parameters) of flat gradients.
+
+    log_weights(params, x, k, rng) returns (log p, log q) of shape (B, k)."""
+    rng = generator(rng)
+    n_draws = positive_int(n_draws, "n_draws")
+
+    def objective(p):
+        return surrogate(*log_weights(p, x, k, rng), method, **options)
+    gradient = grad(objective)
+    return onp.stack([flatten(gradient(params))[0] for _ in range(n_draws)])
+
+
+def enumerable_gradient_draws(enumerate_log_pq, params, x, k, method, n_draws, rng, **options):
+    """The same draws for a model small enough to enumerate, vectorised: sample
+    configuration indices from q, then use exact.per_tuple_gradients. Fast for K up to
+    10^4 or so, for one input x; returns (n_draws, n_parameters)."""
+    rng = generator(rng)
+    k, n_draws = positive_int(k, "k"), positive_int(n_draws, "n_draws")
+    log_q = onp.asarray(enumerate_log_pq(params, x)[1])
+    tuples = rng.choice(len(log_q), size=(n_draws, k), p=onp.exp(log_q) / onp.exp(log_q).sum())
+    return per_tuple_gradients(enumerate_log_pq, params, x, tuples, method, **options)
+
+
+def moments(draws):
+    """Mean, variance and SNR = |mean| / sqrt(variance) of gradient draws, per parameter."""
+    draws = onp.asarray(draws)
+    mean, variance = draws.mean(axis=0), draws.var(axis=0, ddof=1)
+    with onp.errstate(divide="ignore", invalid="ignore"):
+        snr = onp.where(variance > 0, onp.abs(mean) / onp.sqrt(variance), onp.inf)
+    return {"mean": mean, "variance": variance, "snr": snr}

@@ -1,0 +1,54 @@
+"""Chains of stochastic binary layers: the building block of sigmoid belief networks.
+
+A chain of Bernoulli layers walks v_1 -> v_2 -> ... where layer 1 has given
+logits and layer l > 1 has logits v_{l-1} W_l + b_l (+ an optional per-row
+side term). Every value is either sampled (if not given) or scored; the chain
+returns the values and sum_l log Bern(v_l; sigmoid(logits_l))."""
+import autograd.numpy as np
+from autograd.tracer import getval
+
+
+def sigmoid(a):
+    """1 / (1 + exp(-a)), written with tanh so that it never overflows."""
+    return 0.5 * (np.tanh(0.5 * a) + 1.0)
+
+
+def bernoulli_log_prob(logits, values):
+    """sum_i log Bern(values_i; sigmoid(logits_i)) over the last axis:
+    v a - log(1 + e^a), as logaddexp(0, a) so it is finite for any logit."""
+    return np.sum(values * logits, axis=-1) - np.sum(np.logaddexp(0.0, logits), axis=-1)
+
+
+def bernoulli_sample(logits, rng):
+    """Binary samples with P(1) = sigmoid(logits); no gradient flows through them."""
+    probs = sigmoid(getval(logits))
+    return (rng.random(np.shape(probs), dtype=probs.dtype) < probs).astype(probs.dtype)
+
+
+def affine(layer, inputs):
+    """inputs W + b for a layer dict {"W", "b"}."""
+    return np.dot(inputs, layer["W"]) + layer["b"]
+
+
+def bernoulli_chain(first_logits, layers, values=None, rng=None, side=None):
+    """Sample (where `values` is None) or score a chain of Bernoulli layers.
+
+    first_logits: logits of the first layer, shape (N, units) (or (units,) when scoring);
+    layers: dicts {"W", "b"} giving each later layer's logits from the one before;
+    side: optional list of extra logits added to each later layer (per row).
+    Returns (list of values, log-probability of shape (N,))."""
+    n_layers = 1 + len(layers)
+    if values is not None and len(values) != n_layers:
+        raise ValueError(f"values must hold {n_layers} arrays (one per layer), got {len(values)}")
+    if values is None and rng is None:
+        raise ValueError("rng is required to sample a chain whose values are not given")
+    out, log_prob, logits = [], 0.0, first_logits
+    for index in range(n_layers):
+        if index > 0:
+            logits = affine(layers[index - 1], out[-1])
+            if side is not None:
+                logits = logits + side[index - 1]
+        value = values[index] if values is not None else bernoulli_sample(logits, rng)
+        out.append(value)
+        log_prob = log_prob + bernoulli_log_prob(logits, value)
+    return out, log_prob

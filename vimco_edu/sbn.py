@@ -1,0 +1,91 @@
+"""Sigmoid belief networks (Neal 1992) with a mirrored recognition network, as in
+the VIMCO paper's generative experiments, written as plain functions of a dict.
+
+Layer sizes [D, H_1, ..., H_L] list the visible layer first. The generative model is
+p(h_L) p(h_{L-1} | h_L) ... p(x | h_1) and the recognition model (the proposal) is
+q(h_1 | x) q(h_2 | h_1) ... q(h_L | h_{L-1}); every factor is a layer of independent
+Bernoulli units whose logits are affine in the layer before.
+
+Samples are rows: K samples for each of B inputs are B*K rows (input-major), so each
+layer is one 2-D matrix product, and q's first layer is computed once per input."""
+import autograd.numpy as np
+import numpy as onp
+
+from .checks import binary_data, generator, positive_int
+from .layers import affine, bernoulli_chain, sigmoid
+
+
+def init_sbn(sizes, rng, scale=0.01, dtype=np.float64):
+    """Parameters for an SBN with layer sizes [D, H_1, ..., H_L] (visible first):
+    {"prior": logits of h_L, "gen": top-down layers, "rec": bottom-up layers}."""
+    rng = generator(rng)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list the visible layer and at least one latent layer, got {sizes}")
+    sizes = [positive_int(s, "sizes") for s in sizes]
+
+    def layer(n_in, n_out):
+        return {"W": (scale * rng.standard_normal((n_in, n_out))).astype(dtype),
+                "b": onp.zeros(n_out, dtype)}
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    return {"prior": onp.zeros(sizes[-1], dtype),
+            "gen": [layer(n_above, n_below) for n_below, n_above in reversed(pairs)],
+            "rec": [layer(n_below, n_above) for n_below, n_above in pairs]}
+
+
+def sbn_sizes(params):
+    """Layer sizes [D, H_1, ..., H_L] of an SBN's parameters."""
+    return [params["rec"][0]["W"].shape[0]] + [layer["W"].shape[1] for layer in params["rec"]]
+
+
+def recognise(params, x, k=1, rng=None, latents=None):
+    """Draw k samples h ~ q(h | x) per row of x (or score the given `latents`).
+
+    Returns (latents [h_1, ..., h_L], each (B*k, H_l); log q(h | x), shape (B*k,))."""
+    first = np.repeat(affine(params["rec"][0], x), k, axis=0)
+    return bernoulli_chain(first, params["rec"][1:], latents, rng)
+
+
+def log_joint(params, x, latents, k=1):
+    """log p(x, h) for latents [h_1, ..., h_L] of B*k rows, x given once per input (B, D)."""
+    x_rows = np.repeat(x, k, axis=0)
+    _, log_p = bernoulli_chain(params["prior"], params["gen"], latents[::-1] + [x_rows])
+    return log_p
+
+
+def log_weights(params, x, k, rng):
+    """log p(x, h_k) and log q(h_k | x) for k fresh samples per input: two (B, k) arrays."""
+    x = binary_data(x, "x", width=sbn_sizes(params)[0])
+    k, rng = positive_int(k, "k"), generator(rng)
+    latents, log_q = recognise(params, x, k, rng)
+    log_p = log_joint(params, x, latents, k)
+    return np.reshape(log_p, (-1, k)), np.reshape(log_q, (-1, k))
+
+
+def sample(params, n, rng):
+    """n draws from the model: returns (p(x = 1 | h_1) for each draw, shape (n, D), latents)."""
+    rng = generator(rng)
+    n = positive_int(n, "n")
+    prior = np.broadcast_to(params["prior"], (n, len(params["prior"])))
+    latents, _ = bernoulli_chain(prior, params["gen"][:-1], rng=rng)
+    return sigmoid(affine(params["gen"][-1], latents[-1])), latents[::-1]
+
+
+def all_latent_configurations(params):
+    """Every joint setting of the latents, as a list [h_1, ..., h_L] of (2^H, H_l) arrays,
+    for enumeration on tiny models (H = H_1 + ... + H_L at most 20)."""
+    sizes = sbn_sizes(params)[1:]
+    total = sum(sizes)
+    if total > 20:
+        raise ValueError(f"enumeration needs at most 20 latent units, the model has {total}")
+    codes = onp.arange(2 ** total)[:, None] >> onp.arange(total - 1, -1, -1) & 1
+    return onp.split(codes.astype(float), onp.cumsum(sizes)[:-1], axis=1)
+
+
+def enumerate_log_pq(params, x):
+    """log p(x, h) and log q(h | x) for every latent configuration h of a tiny SBN,
+    for one input x of shape (D,): two arrays of shape (2^H,)."""
+    x = binary_data(onp.reshape(x, (1, -1)), "x", width=sbn_sizes(params)[0])
+    latents = all_latent_configurations(params)
+    k = len(latents[0])
+    _, log_q = recognise(params, x, k, latents=latents)
+    return log_joint(params, x, latents, k), log_q
