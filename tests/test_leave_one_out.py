@@ -34,7 +34,10 @@ def high_precision(log_w, mean, indices=None):
     out = {}
     for j in (range(k) if indices is None else indices):
         rest = mpmath.fsum(weights[:j]) + mpmath.fsum(weights[j + 1:])
-        fill = mpmath.exp((total_log - values[j]) / (k - 1)) if mean == "geometric" else rest / (k - 1)
+        if mean == "geometric":
+            fill = mpmath.exp((total_log - values[j]) / (k - 1))
+        else:
+            fill = rest / (k - 1)
         out[j] = float(lhat - mpmath.log((rest + fill) / k))
     return out
 
@@ -90,7 +93,8 @@ def test_float32_input(mean):
     for row in range(3):
         reference = high_precision(log_w[row].astype(np.float64), mean)
         expected = np.array([reference[j] for j in range(200)])
-        np.testing.assert_allclose(ours[row], expected, atol=1e-5 * max(1.0, np.abs(expected).max()))
+        tolerance = 1e-5 * max(1.0, np.abs(expected).max())
+        np.testing.assert_allclose(ours[row], expected, atol=tolerance)
 
 
 @pytest.mark.parametrize("mean", ["geometric", "arithmetic"])

@@ -12,7 +12,8 @@ def directional_check(f, params, seed, eps=1e-6):
     flat, unflatten = flatten(params)
     direction = np.random.default_rng(seed).normal(size=flat.shape)
     analytic = grad(lambda v: f(unflatten(v)))(flat) @ direction
-    numeric = (f(unflatten(flat + eps * direction)) - f(unflatten(flat - eps * direction))) / (2 * eps)
+    numeric = (f(unflatten(flat + eps * direction))
+               - f(unflatten(flat - eps * direction))) / (2 * eps)
     assert abs(analytic) > 1e-4
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
 
@@ -37,16 +38,19 @@ def test_conditional_sbn_matches_finite_differences():
         x = data(rng, 3, 11)
         top, bottom = conditional_sbn.split_halves(x, params)
         latents, _ = conditional_sbn.propose(params, top, bottom, 2, rng)
-        directional_check(lambda p: np.sum(conditional_sbn.log_joint(p, top, bottom, latents, 2)), params, 3)
         directional_check(
-            lambda p: np.sum(conditional_sbn.propose(p, top, bottom, 2, latents=latents)[1]), params, 4)
+            lambda p: np.sum(conditional_sbn.log_joint(p, top, bottom, latents, 2)), params, 3)
+        directional_check(
+            lambda p: np.sum(conditional_sbn.propose(p, top, bottom, 2, latents=latents)[1]),
+            params, 4)
 
 
 def test_baseline_and_exact_bound_match_finite_differences():
     rng = np.random.default_rng(2)
     x = data(rng, 5, 7)
     directional_check(lambda p: np.sum(baseline.baseline_value(p, x) ** 2),
-                      {**baseline.init_baseline(7, rng, n_hidden=4, scale=1.0), "w2": np.ones(4)}, 5)
+                      {**baseline.init_baseline(7, rng, n_hidden=4, scale=1.0),
+                       "w2": np.ones(4)}, 5)
     params = sbn.init_sbn([4, 2, 1], rng, scale=1.0)
     directional_check(lambda p: exact.exact_bound(*sbn.enumerate_log_pq(p, x[0, :4]), 3), params, 6)
 
@@ -106,8 +110,10 @@ def test_sampling_and_completion_shapes():
      ValueError, "proposal"),
     (lambda p, x: surrogate(np.zeros((2, 3)), np.zeros((2, 4)), "vimco"), ValueError, "same shape"),
     (lambda p, x: surrogate(np.zeros((2, 1)), np.zeros((2, 1)), "vimco"), ValueError, "K >= 2"),
-    (lambda p, x: surrogate(np.array([[0.0, np.nan]]), np.zeros((1, 2)), "naive"), ValueError, "NaN"),
-    (lambda p, x: surrogate(np.array([[0.0, np.inf]]), np.zeros((1, 2)), "naive"), ValueError, "infinite"),
+    (lambda p, x: surrogate(np.array([[0.0, np.nan]]), np.zeros((1, 2)), "naive"),
+     ValueError, "NaN"),
+    (lambda p, x: surrogate(np.array([[0.0, np.inf]]), np.zeros((1, 2)), "naive"),
+     ValueError, "infinite"),
     (lambda p, x: surrogate(np.zeros((1, 2)), np.zeros((1, 2)), "reinforce"), ValueError, "method"),
     (lambda p, x: surrogate(np.zeros((2, 2)), np.zeros((2, 2)), "nvil", baseline=np.zeros(3)),
      ValueError, "baseline must have shape"),

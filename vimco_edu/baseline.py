@@ -11,7 +11,8 @@ def init_baseline(n_inputs, rng, n_hidden=100, scale=0.01, dtype=np.float64):
     """Parameters of C(x) = w2 . tanh(x W1 + b1) + b2."""
     rng = generator(rng)
     return {"W1": (scale * rng.standard_normal((n_inputs, n_hidden))).astype(dtype),
-            "b1": onp.zeros(n_hidden, dtype), "w2": onp.zeros(n_hidden, dtype), "b2": onp.zeros((), dtype)}
+            "b1": onp.zeros(n_hidden, dtype), "w2": onp.zeros(n_hidden, dtype),
+            "b2": onp.zeros((), dtype)}
 
 
 def baseline_value(params, x):

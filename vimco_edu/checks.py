@@ -30,20 +30,22 @@ def same_shape(a, b, name_a, name_b):
     """Raise ValueError unless the two arrays have the same shape."""
     shape_a, shape_b = onp.shape(getval(a)), onp.shape(getval(b))
     if shape_a != shape_b:
-        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {shape_a} and {shape_b}")
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {shape_a} and {shape_b}")
 
 
 def binary_data(x, name, width=None):
-    """Return `x` as a float64 array after checking it holds only 0s and 1s
-    (and, if given, that its last axis has `width` entries)."""
+    """Return `x` as a floating array (float64 unless it already floats) after checking
+    it holds only 0s and 1s (and, if given, that its last axis has `width` entries)."""
     array = onp.asarray(x)
     if not onp.issubdtype(array.dtype, onp.number) and array.dtype != bool:
         raise TypeError(f"{name} must be a numeric array of 0s and 1s, got dtype {array.dtype}")
     if width is not None and (array.ndim < 1 or array.shape[-1] != width):
-        raise ValueError(f"{name} must have {width} entries on its last axis, got shape {array.shape}")
+        raise ValueError(
+            f"{name} must have {width} entries on its last axis, got shape {array.shape}")
     if not onp.all((array == 0) | (array == 1)):
         raise ValueError(f"{name} must be binary (only 0 and 1); binarise grey levels first")
-    return array.astype(float)
+    return array if onp.issubdtype(array.dtype, onp.floating) else array.astype(float)
 
 
 def positive_int(value, name, minimum=1):
@@ -61,4 +63,5 @@ def generator(rng, name="rng"):
         return rng
     if isinstance(rng, (int, onp.integer)) and not isinstance(rng, bool):
         return onp.random.default_rng(int(rng))
-    raise TypeError(f"{name} must be a numpy.random.Generator or an integer seed, got {type(rng).__name__}")
+    raise TypeError(
+        f"{name} must be a numpy.random.Generator or an integer seed, got {type(rng).__name__}")

@@ -5,6 +5,8 @@ logits and layer l > 1 has logits v_{l-1} W_l + b_l (+ an optional per-row
 side term). Every value is either sampled (if not given) or scored; the chain
 returns the values and sum_l log Bern(v_l; sigmoid(logits_l))."""
 import autograd.numpy as np
+import numpy as onp
+from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
 
@@ -13,10 +15,40 @@ def sigmoid(a):
     return 0.5 * (np.tanh(0.5 * a) + 1.0)
 
 
+@primitive
 def bernoulli_log_prob(logits, values):
-    """sum_i log Bern(values_i; sigmoid(logits_i)) over the last axis:
-    v a - log(1 + e^a), as logaddexp(0, a) so it is finite for any logit."""
-    return np.sum(values * logits, axis=-1) - np.sum(np.logaddexp(0.0, logits), axis=-1)
+    """sum_i log Bern(values_i; sigmoid(logits_i)) over the last axis, i.e.
+    sum_i v_i a_i - softplus(a_i), with softplus(a) = max(a, 0) + log(1 + e^{-|a|}).
+
+    A custom autograd primitive because it is the hot spot of SBN training: it needs
+    one exp and one log (numpy's logaddexp costs an exp and a slow log1p, and its
+    gradient two more exps), and its gradient v - sigmoid(a) reuses e^{-|a|}."""
+    return _bernoulli_log_prob_and_cache(logits, values)[0]
+
+
+def _bernoulli_log_prob_and_cache(logits, values):
+    decay = onp.exp(-onp.abs(logits))
+    softplus = onp.maximum(logits, 0) + onp.log(1 + decay)
+    return onp.sum(values * logits - softplus, axis=-1), decay
+
+
+def _bernoulli_log_prob_vjp(ans, logits, values):
+    decay = onp.exp(-onp.abs(logits))
+    probs = onp.where(logits >= 0, 1, decay) / (1 + decay)
+    return lambda g: unbroadcast(onp.expand_dims(g, -1) * (values - probs), logits)
+
+
+def unbroadcast(gradient, target):
+    """Sum a gradient over the axes along which `target` was broadcast."""
+    while onp.ndim(gradient) > onp.ndim(target):
+        gradient = onp.sum(gradient, axis=0)
+    for axis, size in enumerate(onp.shape(target)):
+        if size == 1 and gradient.shape[axis] != 1:
+            gradient = onp.sum(gradient, axis=axis, keepdims=True)
+    return gradient
+
+
+defvjp(bernoulli_log_prob, _bernoulli_log_prob_vjp)
 
 
 def bernoulli_sample(logits, rng):

@@ -20,7 +20,8 @@ def init_sbn(sizes, rng, scale=0.01, dtype=np.float64):
     {"prior": logits of h_L, "gen": top-down layers, "rec": bottom-up layers}."""
     rng = generator(rng)
     if len(sizes) < 2:
-        raise ValueError(f"sizes must list the visible layer and at least one latent layer, got {sizes}")
+        raise ValueError(
+            f"sizes must list the visible layer and at least one latent layer, got {sizes}")
     sizes = [positive_int(s, "sizes") for s in sizes]
 
     def layer(n_in, n_out):

