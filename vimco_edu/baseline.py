@@ -17,7 +17,7 @@ def init_baseline(n_inputs, rng, n_hidden=100, scale=0.01, dtype=np.float64):
 
 def baseline_value(params, x):
     """C(x) for each row of x: shape (B,)."""
-    return np.dot(np.tanh(np.dot(x, params["W1"]) + params["b1"]), params["w2"]) + params["b2"]
+    return np.tanh(x @ params["W1"] + params["b1"]) @ params["w2"] + params["b2"]
 
 
 def init_running_stats():

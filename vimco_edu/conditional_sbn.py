@@ -54,7 +54,7 @@ def propose(params, top, bottom, k=1, rng=None, latents=None):
         first = np.repeat(affine(params["gen"][0], top), k, axis=0)
         return bernoulli_chain(first, params["gen"][1:-1], latents, rng)
     rec = params["rec"]
-    side = [np.repeat(np.dot(bottom, layer["V"]), k, axis=0) for layer in rec]
+    side = [np.repeat(bottom @ layer["V"], k, axis=0) for layer in rec]
     first = np.repeat(affine(rec[0], top), k, axis=0) + side[0]
     return bernoulli_chain(first, rec[1:], latents, rng, side=side[1:])
 

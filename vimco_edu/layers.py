@@ -58,8 +58,9 @@ def bernoulli_sample(logits, rng):
 
 
 def affine(layer, inputs):
-    """inputs W + b for a layer dict {"W", "b"}."""
-    return np.dot(inputs, layer["W"]) + layer["b"]
+    """inputs W + b for a layer dict {"W", "b"}. (The @ operator, not np.dot: autograd
+    differentiates np.dot through tensordot, which copies transposes; matmul does not.)"""
+    return inputs @ layer["W"] + layer["b"]
 
 
 def bernoulli_chain(first_logits, layers, values=None, rng=None, side=None):

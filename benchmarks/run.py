@@ -1,0 +1,78 @@
+"""Speed of vimco_edu, printed as ratios so the figures hold on a noisy machine.
+
+    python benchmarks/run.py          # full sizes (about a minute)
+    python benchmarks/run.py --quick  # small sizes, to check the script runs
+
+1. vimco_signals over log_mean_exp on the same (1000, 1000) log-weights (target < 10):
+   all K leave-one-out terms should cost a small constant times one log-mean-exp.
+2. O(K) leave-one-out vs brute force O(K^2) at K = 1000 (rebuilding each set of others).
+3. A VIMCO K=50 training step of a 784-200-200-200 SBN, batch 24: ms/step and the share
+   of this machine's own numpy matmul rate it reaches (FLOPs of its matrix products per
+   second over those of a plain matmul of the same shapes; target >= 0.5)."""
+import argparse
+import timeit
+
+import numpy as np
+from autograd import value_and_grad
+
+from vimco_edu import log_mean_exp, sbn, surrogate, vimco_signals
+
+
+def best_time(fn, number):
+    """Best of five repeats of `number` calls, per call (the least disturbed by noise)."""
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number
+
+
+def brute_force_signals(log_w):
+    """The simple O(K^2) reference: for each j, the K-1 others as a row of a (K, K-1) matrix."""
+    k = log_w.shape[-1]
+    others = log_w[..., np.where(~np.eye(k, dtype=bool))[1].reshape(k, k - 1)]
+    fill = others.mean(-1)
+    swapped = np.logaddexp(log_mean_exp(others) + np.log(k - 1), fill) - np.log(k)
+    return log_mean_exp(log_w)[..., None] - swapped
+
+
+def matmul_flops(batch, k, sizes):
+    """Multiply-adds x 2 of one SBN forward pass: q's first layer once per input, every
+    other layer once per sample; the backward pass costs twice the forward."""
+    rows, forward = batch * k, 2 * batch * sizes[0] * sizes[1]
+    for a, b in zip(sizes[1:-1], sizes[2:]):
+        forward += 2 * rows * a * b          # recognition layers above the first
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        forward += 2 * rows * a * b          # generative layers
+    return 3 * forward
+
+
+def main(quick):
+    rng = np.random.default_rng(0)
+    n = 100 if quick else 1000
+    log_w = rng.normal(scale=10.0, size=(n, n))
+    ratio = best_time(lambda: vimco_signals(log_w), 3) / best_time(lambda: log_mean_exp(log_w), 3)
+    print(f"1. vimco_signals / log_mean_exp on ({n}, {n}):       {ratio:6.1f}x  (target < 10)")
+
+    k = 100 if quick else 1000
+    row = rng.normal(scale=10.0, size=(1, k))
+    assert np.allclose(brute_force_signals(row), vimco_signals(row), atol=1e-9)
+    brute = best_time(lambda: brute_force_signals(row), 2)
+    speedup = brute / best_time(lambda: vimco_signals(row), 2)
+    print(f"2. O(K) vs brute-force O(K^2) leave-one-out, K={k}:   {speedup:6.0f}x faster")
+
+    sizes = [784, 50, 50, 50] if quick else [784, 200, 200, 200]
+    batch, k = 24, 50
+    params = sbn.init_sbn(sizes, rng, dtype=np.float32)
+    x = (rng.random((batch, 784)) < 0.3).astype(np.float32)
+    step = value_and_grad(lambda p: surrogate(*sbn.log_weights(p, x, k, rng), "vimco"))
+    seconds = best_time(lambda: step(params), 2 if quick else 3)
+    a = rng.standard_normal((batch * k, sizes[1])).astype(np.float32)
+    b = rng.standard_normal((sizes[1], 784)).astype(np.float32)
+    rate = 2 * a.shape[0] * a.shape[1] * b.shape[1] / best_time(lambda: a @ b, 20)
+    share = matmul_flops(batch, k, sizes) / seconds / rate
+    print(f"3. VIMCO K={k} step, SBN {'-'.join(map(str, sizes))}, batch {batch}: "
+          f"{1e3 * seconds:.0f} ms/step = {share:.2f} of numpy's matmul rate "
+          f"({rate / 1e9:.0f} GFLOP/s here)  (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: check the script runs")
+    main(parser.parse_args().quick)
