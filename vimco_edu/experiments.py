@@ -50,7 +50,8 @@ def load_params(result_json):
     return flatten(template)[1](flat.astype(onp.float32))
 
 
-def provenance(command, seconds):
+def git_commit():
+    """HEAD's hash, marked if tracked files differ from it (call before training starts)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 cwd=os.path.dirname(__file__), timeout=10).stdout.strip()
@@ -59,8 +60,11 @@ def provenance(command, seconds):
                                timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "unknown", ""
-    return {"command": command, "commit": commit + ("+uncommitted changes" if dirty else ""),
-            "duration_seconds": round(seconds, 1),
+    return commit + ("+uncommitted changes" if dirty else "")
+
+
+def provenance(command, commit, seconds):
+    return {"command": command, "commit": commit, "duration_seconds": round(seconds, 1),
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": {"platform": platform.platform(), "processor": platform.machine(),
                         "cpus": os.cpu_count(), "python": platform.python_version()},
@@ -71,7 +75,7 @@ def provenance(command, seconds):
 def run(args, command):
     """Train one configuration and write its results; returns the results dict."""
     log_weights, _ = TASKS[args.task]
-    started = time.perf_counter()
+    started, commit = time.perf_counter(), git_commit()
     splits = {s: data.load_mnist(s, source=args.source).astype(onp.float32)
               for s in ("train", "valid", "test")}
     rng = onp.random.default_rng(args.seed)
@@ -86,7 +90,7 @@ def run(args, command):
               "final": {"test_bound": test_bound, "test_k": args.test_k, "test_size": len(test_x),
                         "steps_done": history["steps"][-1],
                         "train_seconds": history["seconds"][-1]},
-              "provenance": provenance(command, time.perf_counter() - started)}
+              "provenance": provenance(command, commit, time.perf_counter() - started)}
     os.makedirs(args.out_dir, exist_ok=True)
     path = os.path.join(args.out_dir, run_name(args))
     onp.savez_compressed(path + ".npz", params=flatten(params)[0].astype(onp.float16))
