@@ -72,10 +72,10 @@ def provenance(command, commit, seconds):
                          "autograd": metadata.version("autograd")}}
 
 
-def run(args, command):
+def run(args, command, commit):
     """Train one configuration and write its results; returns the results dict."""
     log_weights, _ = TASKS[args.task]
-    started, commit = time.perf_counter(), git_commit()
+    started = time.perf_counter()
     splits = {s: data.load_mnist(s, source=args.source).astype(onp.float32)
               for s in ("train", "valid", "test")}
     rng = onp.random.default_rng(args.seed)
@@ -137,8 +137,9 @@ def main(argv=None):
     args.sizes = args.sizes or TASKS[args.task][1]
     args.out_dir = args.out_dir or os.path.join("notebooks", "results", args.task)
     command = "python -m vimco_edu.experiments " + " ".join(argv)
+    commit = git_commit()  # now, while the code this process runs is what HEAD holds
     if not args.sweep:
-        return run(args, command)
+        return run(args, command, commit)
     proposals = args.proposals.split(",") if args.task == "structured" else [args.proposal]
     for proposal in proposals:
         for method in args.methods.split(","):
@@ -151,7 +152,7 @@ def main(argv=None):
                 if os.path.exists(os.path.join(args.out_dir, run_name(one) + ".json")):
                     print(f"{run_name(one)}: results exist, skipping")
                     continue
-                run(one, command)
+                run(one, command, commit)
 
 
 if __name__ == "__main__":
