@@ -9,9 +9,11 @@ exp( sum_{i != j} l_i / (K-1) ) (the paper's choice), or their arithmetic mean
 sum_{i != j} f_i / (K-1), for which the subtracted term is log (1/(K-1)) sum_{i != j} f_i.
 
 All K terms need log sum_{i != j} exp(l_i). Subtracting f_j from the total
-(log(expm1(...)) tricks) cancels catastrophically when f_j dominates; instead
-we combine a prefix and a suffix cumulative logaddexp: O(K) time and memory,
-no subtraction, accurate to rounding."""
+(log(expm1(...)) tricks) cancels catastrophically when f_j dominates. Instead we scale
+by the largest weight, so that every sum that leaves out some *other* sample still
+contains the leader's 1, and add prefix and suffix cumulative sums (no subtraction);
+the leader's own sum is taken once, scaled by the second largest weight. O(K) time and
+memory, accurate to rounding, whatever the spread of the log-weights."""
 import numpy as np
 from autograd.tracer import getval
 
@@ -23,11 +25,19 @@ MEANS = ("geometric", "arithmetic")
 
 def log_sum_exp_others(log_w):
     """log sum_{i != j} exp(l_i) for every j, over the last axis: shape (..., K), K >= 2."""
-    empty = np.full(log_w.shape[:-1] + (1,), -np.inf, dtype=log_w.dtype)
-    before = np.concatenate([empty, np.logaddexp.accumulate(log_w[..., :-1], axis=-1)], axis=-1)
-    after = np.logaddexp.accumulate(log_w[..., :0:-1], axis=-1)[..., ::-1]
-    after = np.concatenate([after, empty], axis=-1)
-    return np.logaddexp(before, after)
+    leader = np.argmax(log_w, axis=-1)[..., None]
+    shift = np.take_along_axis(log_w, leader, axis=-1)
+    scaled = np.exp(log_w - shift)  # the leader is 1, no overflow; >= 1 in every sum below
+    zero = np.zeros_like(shift)
+    before = np.concatenate([zero, np.cumsum(scaled[..., :-1], axis=-1)], axis=-1)
+    after = np.concatenate([np.cumsum(scaled[..., :0:-1], axis=-1)[..., ::-1], zero], axis=-1)
+    with np.errstate(divide="ignore"):  # log(0) at the leader is replaced just below
+        out = shift + np.log(before + after)
+    is_leader = np.arange(log_w.shape[-1]) == leader
+    without_leader = np.where(is_leader, -np.inf, log_w)
+    second = np.max(without_leader, axis=-1, keepdims=True)
+    leader_sum = second + np.log(np.sum(np.exp(without_leader - second), axis=-1, keepdims=True))
+    return np.where(is_leader, leader_sum, out)
 
 
 def vimco_signals(log_w, mean="geometric"):
