@@ -1,0 +1,15 @@
+"""The benchmark script runs and prints its three ratios (its numbers are not judged here:
+speed is measured by running it, not by timed tests)."""
+import pathlib
+import subprocess
+import sys
+
+SCRIPT = pathlib.Path(__file__).parents[1] / "benchmarks" / "run.py"
+
+
+def test_benchmark_script_runs_in_quick_mode():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    assert "vimco_signals / log_mean_exp" in out
+    assert "brute-force O(K^2)" in out
+    assert "of numpy's matmul rate" in out
