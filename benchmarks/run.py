@@ -33,14 +33,15 @@ def brute_force_signals(log_w):
 
 
 def matmul_flops(batch, k, sizes):
-    """Multiply-adds x 2 of one SBN forward pass: q's first layer once per input, every
-    other layer once per sample; the backward pass costs twice the forward."""
+    """FLOPs of the matrix products of one SBN training step: q's first layer once per
+    input, every other layer once per sample; the backward pass adds one product per layer
+    (the weights' gradient: the sampled latents are constants, so no input gradient)."""
     rows, forward = batch * k, 2 * batch * sizes[0] * sizes[1]
     for a, b in zip(sizes[1:-1], sizes[2:]):
         forward += 2 * rows * a * b          # recognition layers above the first
     for a, b in zip(sizes[:-1], sizes[1:]):
         forward += 2 * rows * a * b          # generative layers
-    return 3 * forward
+    return 2 * forward
 
 
 def main(quick):
