@@ -78,8 +78,7 @@ def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=
         trainable["baseline"] = init_baseline(train_x.shape[1], rng, dtype=train_x.dtype)
     residuals = {}
 
-    def objective(flat_params, batch):
-        current = unflatten(flat_params)
+    def objective(current, batch):
         log_p, log_q = log_weights(current["model"], batch, k, rng)
         if method != "nvil":
             return np.mean(surrogate_per_example(log_p, log_q, method))
@@ -104,7 +103,10 @@ def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=
             order, cursor = rng.permutation(len(train_x)), 0
         batch = train_x[order[cursor:cursor + batch_size]]
         cursor += batch_size
-        value, gradient = value_and_grad(objective)(flat, batch)
+        # differentiate with respect to the dict, not the flat vector: unflattening inside
+        # the traced function would make autograd scatter every gradient back (np.add.at)
+        value, gradient = value_and_grad(objective)(unflatten(flat), batch)
+        gradient = flatten(gradient)[0]
         m = b1 * m + (1 - b1) * gradient
         v = b2 * v + (1 - b2) * gradient ** 2
         flat = flat + step_size * (m / (1 - b1 ** step)) / (onp.sqrt(v / (1 - b2 ** step)) + eps)
