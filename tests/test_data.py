@@ -64,6 +64,19 @@ def test_halves_and_images():
         data.top_half(np.zeros((3, 783)))
 
 
+def test_tile_places_each_digit_in_its_cell():
+    x = np.random.default_rng(0).random((5, 784))
+    grid = data.tile(x, cols=3, pad=2, background=0.5)
+    assert grid.shape == (2 * 30 + 2, 3 * 30 + 2)
+    for i, image in enumerate(data.to_images(x)):
+        r, c = divmod(i, 3)
+        np.testing.assert_array_equal(grid[2 + 30 * r:30 * (r + 1), 2 + 30 * c:30 * (c + 1)], image)
+    assert np.all(grid[32:60, 62:90] == 0.5)   # the empty sixth cell
+    assert np.all(grid[:2] == 0.5)
+    with pytest.raises(ValueError, match="cols"):
+        data.tile(x, cols=0)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_corrupt_subset_file_is_detected(tmp_path, damage):
     path = tmp_path / "mnist_subset.npz"

@@ -20,22 +20,31 @@ def bernoulli_log_prob(logits, values):
     """sum_i log Bern(values_i; sigmoid(logits_i)) over the last axis, i.e.
     sum_i v_i a_i - softplus(a_i), with softplus(a) = max(a, 0) + log(1 + e^{-|a|}).
 
-    A custom autograd primitive because it is the hot spot of SBN training: it needs
-    one exp and one log (numpy's logaddexp costs an exp and a slow log1p, and its
-    gradient two more exps), and its gradient v - sigmoid(a) reuses e^{-|a|}."""
-    return _bernoulli_log_prob_and_cache(logits, values)[0]
-
-
-def _bernoulli_log_prob_and_cache(logits, values):
-    decay = onp.exp(-onp.abs(logits))
-    softplus = onp.maximum(logits, 0) + onp.log(1 + decay)
-    return onp.sum(values * logits - softplus, axis=-1), decay
+    A custom autograd primitive because it is the hot spot of SBN training. Written
+    with numpy's logaddexp it costs an exp and a slow log1p, its autograd gradient two
+    more exps, and each step allocates a fresh full-size temporary. Here the value costs
+    one exp and one log and the gradient v - sigmoid(a) one tanh, all computed in place
+    in one work array: about three times faster (benchmarks/run.py, item 3)."""
+    work = onp.abs(logits)
+    onp.negative(work, out=work)
+    onp.exp(work, out=work)
+    work += 1
+    onp.log(work, out=work)                 # log(1 + e^{-|a|})
+    work += onp.maximum(logits, 0)          # softplus(a)
+    return onp.einsum("...i,...i->...", values, logits) - work.sum(axis=-1)
 
 
 def _bernoulli_log_prob_vjp(ans, logits, values):
-    decay = onp.exp(-onp.abs(logits))
-    probs = onp.where(logits >= 0, 1, decay) / (1 + decay)
-    return lambda g: unbroadcast(onp.expand_dims(g, -1) * (values - probs), logits)
+    def vjp(g):
+        shape = onp.broadcast_shapes(onp.shape(logits), onp.shape(values))
+        work = onp.multiply(onp.broadcast_to(logits, shape), 0.5)
+        onp.tanh(work, out=work)
+        work *= -0.5
+        work -= 0.5                         # -sigmoid(a) = -(tanh(a / 2) + 1) / 2
+        work += values                      # v - sigmoid(a)
+        work *= onp.expand_dims(g, -1)
+        return unbroadcast(work, logits)
+    return vjp
 
 
 def unbroadcast(gradient, target):

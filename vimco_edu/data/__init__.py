@@ -17,7 +17,7 @@ import numpy as np
 from vimco_edu.data import download as _download
 from vimco_edu.data._npz import load_verified
 
-__all__ = ["load_mnist", "load_mnist_labels", "top_half", "bottom_half", "to_images",
+__all__ = ["load_mnist", "load_mnist_labels", "top_half", "bottom_half", "to_images", "tile",
            "SPLITS", "SOURCES"]
 
 SPLITS = ("train", "valid", "test")
@@ -99,3 +99,17 @@ def to_images(x):
     x = _images(x, "x")
     return x.reshape(x.shape[:-1] + (28, 28))
 
+
+def tile(x, cols, pad=1, background=0.25):
+    """Arrange (N, 784) digits with values in [0, 1] in one image: a grid with `cols` columns,
+    each digit framed by `pad` pixels of grey `background`, ready for `imshow`."""
+    images = to_images(np.asarray(x, dtype=float).reshape(-1, PIXELS))
+    if not (isinstance(cols, (int, np.integer)) and cols >= 1):
+        raise ValueError(f"cols must be a positive integer, got {cols!r}")
+    rows = -(-len(images) // cols)
+    grid = np.full((rows * (28 + pad) + pad, cols * (28 + pad) + pad), float(background))
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        top, left = pad + r * (28 + pad), pad + c * (28 + pad)
+        grid[top:top + 28, left:left + 28] = image
+    return grid
