@@ -2,6 +2,7 @@
 
     python benchmarks/run.py          # full sizes (about a minute)
     python benchmarks/run.py --quick  # small sizes, to check the script runs
+    OPENBLAS_NUM_THREADS=1 python benchmarks/run.py   # one BLAS thread, as the notebooks run
 
 1. vimco_signals over log_mean_exp on the same (1000, 1000) log-weights (target < 10):
    all K leave-one-out terms should cost a small constant times one log-mean-exp.
@@ -10,6 +11,7 @@
    of this machine's own numpy matmul rate it reaches (FLOPs of its matrix products per
    second over those of a plain matmul of the same shapes; target >= 0.5)."""
 import argparse
+import os
 import timeit
 
 import numpy as np
@@ -70,7 +72,8 @@ def main(quick):
     share = matmul_flops(batch, k, sizes) / seconds / rate
     print(f"3. VIMCO K={k} step, SBN {'-'.join(map(str, sizes))}, batch {batch}: "
           f"{1e3 * seconds:.0f} ms/step = {share:.2f} of numpy's matmul rate "
-          f"({rate / 1e9:.0f} GFLOP/s here)  (target >= 0.5)")
+          f"({rate / 1e9:.0f} GFLOP/s here, BLAS threads: "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')})  (target >= 0.5)")
 
 
 if __name__ == "__main__":
