@@ -27,6 +27,12 @@ def test_rerunning_the_stored_command_reproduces_its_results(tmp_path):
     assert stored["config"]["seed"] == 0
 
 
+def test_load_results_finds_the_stored_run():
+    (result,) = experiments.load_results("tests/data/smoke")
+    assert result["path"].endswith("vimco-k3-seed0.json")
+    assert result["config"]["method"] == "vimco" and result["config"]["k"] == 3
+
+
 def test_stored_parameters_load_and_sample():
     params = experiments.load_params(STORED)
     probs, _ = sbn.sample(params, 4, np.random.default_rng(0))

@@ -125,3 +125,14 @@ def test_bad_input_is_refused_with_a_clear_error(call, error, words):
     x = data(np.random.default_rng(1), 2, 6)
     with pytest.raises(error, match=words):
         call(params, x)
+
+
+def test_proposal_mask_marks_exactly_the_recognition_parameters():
+    from autograd.misc import flatten
+
+    from vimco_edu.diagnostics import proposal_mask
+    params = sbn.init_sbn([6, 3, 2], np.random.default_rng(0))
+    only_rec = flatten({**params, "rec": [{k: v + 1.0 for k, v in layer.items()}
+                                          for layer in params["rec"]]})[0] - flatten(params)[0]
+    np.testing.assert_array_equal(proposal_mask(params), only_rec != 0)
+    assert proposal_mask(params).sum() == 6 * 3 + 3 + 3 * 2 + 2

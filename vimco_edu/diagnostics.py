@@ -42,3 +42,15 @@ def moments(draws):
     with onp.errstate(divide="ignore", invalid="ignore"):
         snr = onp.where(variance > 0, onp.abs(mean) / onp.sqrt(variance), onp.inf)
     return {"mean": mean, "variance": variance, "snr": snr}
+
+
+def proposal_mask(params):
+    """Boolean mask over `flatten(params)[0]`: True where the entry belongs to the proposal
+    (the recognition network, params["rec"]), False for the model's parameters."""
+    flat, unflatten = flatten(params)
+    position = unflatten(onp.arange(len(flat), dtype=float))  # where each entry sits in `flat`
+    mask = onp.zeros(len(flat), dtype=bool)
+    for layer in position.get("rec", []):
+        for value in layer.values():
+            mask[onp.asarray(value, dtype=int).ravel()] = True
+    return mask

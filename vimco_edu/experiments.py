@@ -50,6 +50,18 @@ def load_params(result_json):
     return flatten(template)[1](flat.astype(onp.float32))
 
 
+def load_results(folder):
+    """Every results file in `folder`, sorted by name: a list of the stored dicts (config,
+    history, final, provenance), each with its "path" added for `load_params`."""
+    results = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".json"):
+            path = os.path.join(folder, name)
+            with open(path) as f:
+                results.append({**json.load(f), "path": path})
+    return results
+
+
 def git_commit():
     """HEAD's hash, marked if tracked files differ from it (call before training starts)."""
     try:
