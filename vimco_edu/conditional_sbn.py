@@ -15,7 +15,7 @@ import autograd.numpy as np
 import numpy as onp
 
 from .checks import binary_data, generator, positive_int
-from .layers import affine, bernoulli_chain, sigmoid
+from .layers import affine, as_rows, bernoulli_chain, per_input, sigmoid
 
 HALF = 392  # the top 14 rows of a 28 x 28 image
 
@@ -50,20 +50,31 @@ def split_halves(x, params):
 def propose(params, top, bottom, k=1, rng=None, latents=None):
     """Sample k latent chains per input from the proposal (or score given `latents`).
     Returns (latents [h_1..h_L] of B*k rows, log proposal density (B*k,))."""
-    if "rec" not in params:  # the prior p(h | top) is the proposal
-        first = np.repeat(affine(params["gen"][0], top), k, axis=0)
-        return bernoulli_chain(first, params["gen"][1:-1], latents, rng)
-    rec = params["rec"]
-    side = [np.repeat(bottom @ layer["V"], k, axis=0) for layer in rec]
-    first = np.repeat(affine(rec[0], top), k, axis=0) + side[0]
-    return bernoulli_chain(first, rec[1:], latents, rng, side=side[1:])
+    values, log_q = _propose(params, top, bottom, k, rng, per_input(latents, len(top), k))
+    return as_rows(values, log_q)
 
 
 def log_joint(params, top, bottom, latents, k=1):
     """log p(h, bottom | top) for latents of B*k rows; top and bottom given once per input."""
-    first = np.repeat(affine(params["gen"][0], top), k, axis=0)
-    values = list(latents) + [np.repeat(bottom, k, axis=0)]
-    return bernoulli_chain(first, params["gen"][1:], values)[1]
+    return np.reshape(_log_joint(params, top, bottom, per_input(latents, len(top), k)), (-1,))
+
+
+def _propose(params, top, bottom, k, rng, latents=None):
+    """Samples (or given latents) as (B, k, H_l) arrays and their log proposal density
+    (B, k); everything that depends on the input alone is computed once per input."""
+    if "rec" not in params:  # the prior p(h | top) is the proposal
+        first = affine(params["gen"][0], top)[:, None, :]
+        return bernoulli_chain(first, params["gen"][1:-1], latents, rng, k=k)
+    rec = params["rec"]
+    side = [(bottom @ layer["V"])[:, None, :] for layer in rec]
+    first = affine(rec[0], top)[:, None, :] + side[0]
+    return bernoulli_chain(first, rec[1:], latents, rng, side=side[1:], k=k)
+
+
+def _log_joint(params, top, bottom, latents):
+    """log p(h, bottom | top), shape (B, k), for latents (B, k, H_l)."""
+    first = affine(params["gen"][0], top)[:, None, :]
+    return bernoulli_chain(first, params["gen"][1:], list(latents) + [bottom[:, None, :]])[1]
 
 
 def log_weights(params, x, k, rng):
@@ -71,9 +82,8 @@ def log_weights(params, x, k, rng):
     With the prior as proposal the difference is log p(bottom | h_k)."""
     top, bottom = split_halves(x, params)
     k, rng = positive_int(k, "k"), generator(rng)
-    latents, log_q = propose(params, top, bottom, k, rng)
-    log_p = log_joint(params, top, bottom, latents, k)
-    return np.reshape(log_p, (-1, k)), np.reshape(log_q, (-1, k))
+    latents, log_q = _propose(params, top, bottom, k, rng)
+    return _log_joint(params, top, bottom, latents), log_q
 
 
 def complete(params, top, n, rng):
@@ -82,7 +92,6 @@ def complete(params, top, n, rng):
     rng = generator(rng)
     n = positive_int(n, "n")
     top = binary_data(onp.atleast_2d(top), "top", width=params["gen"][0]["W"].shape[0])
-    first = np.repeat(affine(params["gen"][0], top), n, axis=0)
-    latents, _ = bernoulli_chain(first, params["gen"][1:-1], rng=rng)
-    probs = sigmoid(affine(params["gen"][-1], latents[-1]))
-    return np.reshape(probs, (len(top), n, -1))
+    first = affine(params["gen"][0], top)[:, None, :]
+    latents, _ = bernoulli_chain(first, params["gen"][1:-1], rng=rng, k=n)
+    return sigmoid(affine(params["gen"][-1], latents[-1]))

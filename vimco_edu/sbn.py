@@ -6,13 +6,14 @@ p(h_L) p(h_{L-1} | h_L) ... p(x | h_1) and the recognition model (the proposal) 
 q(h_1 | x) q(h_2 | h_1) ... q(h_L | h_{L-1}); every factor is a layer of independent
 Bernoulli units whose logits are affine in the layer before.
 
-Samples are rows: K samples for each of B inputs are B*K rows (input-major), so each
-layer is one 2-D matrix product, and q's first layer is computed once per input."""
+The public functions take and return samples as rows: K samples for each of B inputs
+are B*K rows (input-major). Inside, they are (B, K, units) arrays (see layers.py), so
+that q's first layer and the data are computed and scored once per input."""
 import autograd.numpy as np
 import numpy as onp
 
 from .checks import binary_data, generator, positive_int
-from .layers import affine, bernoulli_chain, sigmoid
+from .layers import affine, as_rows, bernoulli_chain, per_input, sigmoid
 
 
 def init_sbn(sizes, rng, scale=0.01, dtype=np.float64):
@@ -42,33 +43,43 @@ def recognise(params, x, k=1, rng=None, latents=None):
     """Draw k samples h ~ q(h | x) per row of x (or score the given `latents`).
 
     Returns (latents [h_1, ..., h_L], each (B*k, H_l); log q(h | x), shape (B*k,))."""
-    first = np.repeat(affine(params["rec"][0], x), k, axis=0)
-    return bernoulli_chain(first, params["rec"][1:], latents, rng)
+    values, log_q = _recognise(params, x, k, rng, latents)
+    return as_rows(values, log_q)
 
 
 def log_joint(params, x, latents, k=1):
     """log p(x, h) for latents [h_1, ..., h_L] of B*k rows, x given once per input (B, D)."""
-    x_rows = np.repeat(x, k, axis=0)
-    _, log_p = bernoulli_chain(params["prior"], params["gen"], latents[::-1] + [x_rows])
-    return log_p
+    return np.reshape(_log_joint(params, x, per_input(latents, len(x), k)), (-1,))
+
+
+def _recognise(params, x, k, rng, latents=None):
+    """Samples (or given latents) as (B, k, H_l) arrays and log q(h | x) of shape (B, k);
+    q's first layer is computed once per input and shared by its k samples."""
+    first = affine(params["rec"][0], x)[:, None, :]
+    return bernoulli_chain(first, params["rec"][1:], per_input(latents, len(x), k), rng, k=k)
+
+
+def _log_joint(params, x, latents):
+    """log p(x, h), shape (B, k), for latents (B, k, H_l) and x (B, D)."""
+    values = latents[::-1] + [x[:, None, :]]
+    return bernoulli_chain(params["prior"], params["gen"], values)[1]
 
 
 def log_weights(params, x, k, rng):
     """log p(x, h_k) and log q(h_k | x) for k fresh samples per input: two (B, k) arrays."""
     x = binary_data(x, "x", width=sbn_sizes(params)[0])
     k, rng = positive_int(k, "k"), generator(rng)
-    latents, log_q = recognise(params, x, k, rng)
-    log_p = log_joint(params, x, latents, k)
-    return np.reshape(log_p, (-1, k)), np.reshape(log_q, (-1, k))
+    latents, log_q = _recognise(params, x, k, rng)
+    return _log_joint(params, x, latents), log_q
 
 
 def sample(params, n, rng):
     """n draws from the model: returns (p(x = 1 | h_1) for each draw, shape (n, D), latents)."""
     rng = generator(rng)
     n = positive_int(n, "n")
-    prior = np.broadcast_to(params["prior"], (n, len(params["prior"])))
-    latents, _ = bernoulli_chain(prior, params["gen"][:-1], rng=rng)
-    return sigmoid(affine(params["gen"][-1], latents[-1])), latents[::-1]
+    latents, _ = bernoulli_chain(params["prior"][None, None, :], params["gen"][:-1], rng=rng, k=n)
+    latents = [h[0] for h in latents[::-1]]
+    return sigmoid(affine(params["gen"][-1], latents[0])), latents
 
 
 def all_latent_configurations(params):
