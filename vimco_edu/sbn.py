@@ -43,7 +43,7 @@ def recognise(params, x, k=1, rng=None, latents=None):
     """Draw k samples h ~ q(h | x) per row of x (or score the given `latents`).
 
     Returns (latents [h_1, ..., h_L], each (B*k, H_l); log q(h | x), shape (B*k,))."""
-    values, log_q = _recognise(params, x, k, rng, latents)
+    values, log_q = _recognise(params, x, k, rng, per_input(latents, len(x), k))
     return as_rows(values, log_q)
 
 
@@ -56,7 +56,7 @@ def _recognise(params, x, k, rng, latents=None):
     """Samples (or given latents) as (B, k, H_l) arrays and log q(h | x) of shape (B, k);
     q's first layer is computed once per input and shared by its k samples."""
     first = affine(params["rec"][0], x)[:, None, :]
-    return bernoulli_chain(first, params["rec"][1:], per_input(latents, len(x), k), rng, k=k)
+    return bernoulli_chain(first, params["rec"][1:], latents, rng, k=k)
 
 
 def _log_joint(params, x, latents):
