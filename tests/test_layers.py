@@ -5,11 +5,12 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import value_and_grad
+from autograd.misc import flatten
 from autograd.test_util import check_grads
 
 from vimco_edu import sbn
-from vimco_edu.layers import (affine, bernoulli_log_prob, bernoulli_stats, log_of_product,
-                              sigmoid)
+from vimco_edu.layers import (affine, bernoulli_chain, bernoulli_log_prob, bernoulli_stats,
+                              log_of_product, sigmoid)
 from vimco_edu.training import reuse_freed_memory, value_and_grad_of_tree
 
 
@@ -65,6 +66,52 @@ def test_broadcast_logits_score_and_differentiate_like_repeated_ones():
     np.testing.assert_allclose(value, value_ref, rtol=1e-13)
     np.testing.assert_allclose(gradient, gradient_ref, rtol=1e-12, atol=1e-14)
     check_grads(shared, modes=["rev"], order=1)(logits)
+
+
+def reference_chain_log_prob(first_logits, layers, values, side):
+    """The chain written plainly for autograd to differentiate on its own."""
+    log_prob, logits = 0.0, first_logits
+    for index, value in enumerate(values):
+        if index > 0:
+            logits = anp.matmul(values[index - 1], layers[index - 1]["W"]) + layers[index - 1]["b"]
+            if side:
+                logits = logits + side[index - 1]
+        log_prob = log_prob + anp.sum(value * logits - anp.logaddexp(0.0, logits), axis=-1)
+    return log_prob
+
+
+@pytest.mark.parametrize("first_shape, with_side", [((4, 1, 5), True), ((5,), False)])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_chain_value_and_gradient_equal_plain_autograds(first_shape, with_side, dtype, rtol):
+    """The chain's own gradient (one node, the delta rule) against autograd differentiating
+    the plain formula: logits given once per input or as a prior, side terms, a last layer
+    given once per input (as the data are), and unequal weights on the samples' outputs."""
+    rng = np.random.default_rng(5)
+    sizes, batch, k = [5, 3, 6], 4, 3
+
+    def array(*shape):
+        return (2 * rng.standard_normal(shape)).astype(dtype)
+    first = array(*first_shape)
+    layers = [{"W": array(a, b), "b": array(b)} for a, b in zip(sizes[:-1], sizes[1:])]
+    side = [array(batch, 1, n) for n in sizes[1:]] if with_side else []
+    values = [(rng.random((batch, k, n)) < 0.5).astype(dtype) for n in sizes[:-1]]
+    values.append((rng.random((batch, 1, sizes[-1])) < 0.5).astype(dtype))
+    weights = rng.standard_normal((batch, k))
+
+    def ours(args):
+        return anp.sum(weights * bernoulli_chain(args[0], args[1], values, side=args[2])[1])
+
+    def reference(args):
+        return anp.sum(weights * reference_chain_log_prob(args[0], args[1], values, args[2]))
+    value, gradient = value_and_grad(ours)((first, layers, side))
+    value_ref, gradient_ref = value_and_grad(reference)((first, layers, side))
+    np.testing.assert_allclose(value, value_ref, rtol=rtol)
+    got, want = flatten(gradient)[0], flatten(gradient_ref)[0]
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.max(np.abs(want)))
+    leaves = [gradient[0], *(layer[n] for layer in gradient[1] for n in "Wb"), *gradient[2]]
+    assert {leaf.dtype for leaf in leaves} == {np.dtype(dtype)}
+    if dtype == np.float64:
+        check_grads(ours, modes=["rev"], order=1)((first, layers, side))
 
 
 def test_affine_gradients_match_finite_differences():

@@ -8,10 +8,17 @@ values and sum_l log Bern(v_l; sigmoid(logits_l)).
 Arrays are (B, k, units): k samples for each of B inputs. Anything given once per
 input, such as the first layer's logits or the data, is (B, 1, units) and numpy
 broadcasting shares it between the k samples, so it is neither copied k times nor
-pushed through exp and log k times."""
+pushed through exp and log k times.
+
+The values are constants for autograd (score-function estimators hold the samples fixed),
+so the gradient of the chain's log-probability needs only d/d logits_l = v_l - sigmoid(
+logits_l) for every layer: the delta rule of logistic regression. The chain is therefore
+a single autograd node whose gradient is written out (_chain_log_prob_vjp) and checked
+against autograd's own in tests/test_layers.py; tracing each layer's dozen numpy calls
+instead cost some 5% of a training step in overhead and full-size temporaries."""
 import autograd.numpy as np
 import numpy as onp
-from autograd.extend import defvjp, primitive
+from autograd.extend import defvjp, defvjp_argnums, primitive
 from autograd.tracer import getval
 
 
@@ -35,9 +42,8 @@ def bernoulli_stats(logits):
         onp.exp(probs, out=probs)
     probs += 1
     onp.reciprocal(probs, out=probs)
-    work = onp.abs(logits)
-    work += logits                                  # 2 max(a, 0), exactly
-    positive_part = 0.5 * onp.sum(work, axis=-1)
+    work = onp.maximum(logits, 0)
+    positive_part = onp.sum(work, axis=-1)
     onp.subtract(1, probs, out=work)
     onp.maximum(work, probs, out=work)              # max(p, 1 - p)
     return probs, positive_part - log_of_product(work)
@@ -59,41 +65,10 @@ def log_of_product(factors, halvings=5):
     return onp.sum(onp.log(factors), axis=-1)
 
 
-@primitive
-def _bernoulli_log_prob(logits, values, probs, log_normaliser):
-    """sum_i v_i a_i - sum_i softplus(a_i), given sigmoid(a) and sum_i softplus(a_i)
-    already computed from the logits' value (so that sampling, the value and the
-    gradient share them); differentiable in the logits only: d/da = v - sigmoid(a)."""
-    return onp.einsum("...i,...i->...", values, logits) - log_normaliser
-
-
-def _bernoulli_log_prob_vjp(ans, logits, values, probs, log_normaliser):
-    def vjp(g):
-        work = onp.subtract(values, probs)
-        # g arrives in float64 from autograd's np.mean even for float32 models: cast the
-        # small (B, k) array, not the full-size product
-        work *= onp.expand_dims(onp.asarray(g, work.dtype), -1)
-        return unbroadcast(work, logits)
-    return vjp
-
-
-defvjp(_bernoulli_log_prob, _bernoulli_log_prob_vjp)
-
-
 def bernoulli_log_prob(logits, values):
     """sum_i log Bern(values_i; sigmoid(logits_i)) over the last axis (shapes broadcast),
     i.e. sum_i v_i a_i - softplus(a_i), accurate for logits of any size."""
-    return _bernoulli_log_prob(logits, values, *bernoulli_stats(getval(logits)))
-
-
-def unbroadcast(gradient, target):
-    """Sum a gradient over the axes along which `target` was broadcast."""
-    while onp.ndim(gradient) > onp.ndim(target):
-        gradient = onp.sum(gradient, axis=0)
-    for axis, size in enumerate(onp.shape(target)):
-        if size == 1 and gradient.shape[axis] != 1:
-            gradient = onp.sum(gradient, axis=axis, keepdims=True)
-    return gradient
+    return bernoulli_chain(logits, [], [values])[1]
 
 
 def affine(layer, inputs):
@@ -141,24 +116,105 @@ def bernoulli_chain(first_logits, layers, values=None, rng=None, side=None, k=1)
     layers: dicts {"W", "b"} giving each later layer's logits from the one before;
     values: arrays (B, k, units) to score (the last may be (B, 1, units));
     side: optional extra logits added to each later layer, (B, 1, units) each;
-    k: samples per input when sampling. Returns (list of values, log-probability (B, k))."""
+    k: samples per input when sampling. Returns (list of values, log-probability (B, k)),
+    differentiable in first_logits, the layers and side (the values are constants)."""
     n_layers = 1 + len(layers)
     if values is not None and len(values) != n_layers:
         raise ValueError(f"values must hold {n_layers} arrays (one per layer), got {len(values)}")
     if values is None and rng is None:
         raise ValueError("rng is required to sample a chain whose values are not given")
-    out, log_prob, logits = [], 0.0, first_logits
-    for index in range(n_layers):
-        if index > 0:
-            logits = affine(layers[index - 1], out[-1])
-            if side is not None:
-                logits = logits + side[index - 1]
-        probs, log_normaliser = bernoulli_stats(getval(logits))
-        if values is not None:
-            value = values[index]
+    weights, biases = [layer["W"] for layer in layers], [layer["b"] for layer in layers]
+    side = list(side or [])
+    values, probs, log_prob = _run_chain(getval(first_logits), [getval(w) for w in weights],
+                                         [getval(b) for b in biases], [getval(s) for s in side],
+                                         values, rng, k)
+    # each argument of the primitive is added to the logits of a layer, or is a layer's W
+    inputs = [first_logits] + [a for pair in zip(weights, biases) for a in pair] + side
+    roles = ([("added", 0)] + [(role, n) for n in range(1, n_layers) for role in ("W", "added")]
+             + [("added", n) for n in range(1, len(side) + 1)])
+    return values, _chain_log_prob(*inputs, roles=roles, values=values, probs=probs,
+                                   log_prob=log_prob)
+
+
+def _run_chain(first_logits, weights, biases, side, values, rng, k):
+    """The chain's forward pass on plain arrays: its values (sampled where not given), the
+    probabilities sigmoid(logits) of every layer and the log-probability (B, k)."""
+    out, probs, log_prob = [], [], 0.0
+    for index in range(1 + len(weights)):
+        if index == 0:
+            logits = onp.asarray(first_logits)
         else:
-            shape = (probs.shape[0], k, probs.shape[-1]) if index == 0 else probs.shape
-            value = (rng.random(shape, dtype=probs.dtype) < probs).astype(probs.dtype)
+            logits = _affine(out[-1], weights[index - 1], biases[index - 1])
+            if side:
+                logits += side[index - 1]
+        p, log_normaliser = bernoulli_stats(logits)
+        if values is not None:
+            value = onp.asarray(getval(values[index]))
+        else:   # v = [u < p] for u ~ Uniform(0, 1), written over u
+            shape = (p.shape[0], k, p.shape[-1]) if index == 0 else p.shape
+            value = rng.random(shape, dtype=p.dtype)
+            onp.less(value, p, out=value)
         out.append(value)
-        log_prob = log_prob + _bernoulli_log_prob(logits, value, probs, log_normaliser)
-    return out, log_prob
+        probs.append(p)
+        log_prob = log_prob + (_row_dot(value, logits) - log_normaliser)
+    return out, probs, log_prob
+
+
+def _row_dot(values, logits):
+    """sum_i v_i a_i over the last axis; where one side is (B, 1, n), shared by the k
+    samples of each input, as one matrix-vector product per input."""
+    if values.ndim == logits.ndim == 3 and values.shape != logits.shape:
+        if values.shape[1] == 1:
+            return (logits @ onp.swapaxes(values, 1, 2))[..., 0]
+        if logits.shape[1] == 1:
+            return (values @ onp.swapaxes(logits, 1, 2))[..., 0]
+    return onp.einsum("...i,...i->...", values, logits)
+
+
+@primitive
+def _chain_log_prob(*inputs, roles, values, probs, log_prob):
+    """The log-probability that _run_chain computed from `inputs`, as a function of them for
+    autograd: one node for the whole chain instead of a dozen per layer."""
+    return log_prob
+
+
+def _chain_log_prob_vjp(argnums, ans, inputs, kwargs):
+    """The delta rule: d log p / d logits_l = v_l - p_l for every layer l (the values are
+    constants). Whatever is added to the logits (first logits, b, side terms) gets the
+    g-weighted sum of v_l - p_l over the samples; W_l gets (g v_{l-1})^T (v_l - p_l), which
+    scales the narrower v_{l-1} by g rather than the full-size v_l - p_l."""
+    roles, values, probs = kwargs["roles"], kwargs["values"], kwargs["probs"]
+
+    def vjp(g):
+        g = onp.asarray(g, probs[-1].dtype)   # autograd's np.mean sends float64
+        deltas = {}
+
+        def delta(layer):
+            if layer not in deltas:
+                d = onp.subtract(values[layer], probs[layer])
+                deltas[layer] = onp.broadcast_to(d, g.shape + d.shape[-1:])
+            return deltas[layer]
+
+        def gradient(argnum):
+            role, layer = roles[argnum]
+            if role == "W":
+                return _rows(values[layer - 1] * g[..., None]).T @ _rows(delta(layer))
+            return _weighted_sum(g, delta(layer), onp.shape(inputs[argnum]))
+        return tuple(gradient(argnum) for argnum in argnums)
+    return vjp
+
+
+defvjp_argnums(_chain_log_prob, _chain_log_prob_vjp)
+
+
+def _weighted_sum(g, deltas, shape):
+    """sum of g * deltas over every axis along which an array of `shape` was broadcast:
+    (units,) for a bias or prior, (B, 1, units) for logits given once per input."""
+    if len(shape) == 1:
+        return onp.ravel(g) @ _rows(deltas)
+    if shape == (deltas.shape[0], 1, deltas.shape[-1]) and deltas.ndim == 3:
+        return g[:, None, :] @ deltas
+    weighted = deltas * g[..., None]
+    while weighted.ndim > len(shape):
+        weighted = onp.sum(weighted, axis=0)
+    return onp.sum(weighted, axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
