@@ -14,8 +14,8 @@ The values are constants for autograd (score-function estimators hold the sample
 so the gradient of the chain's log-probability needs only d/d logits_l = v_l - sigmoid(
 logits_l) for every layer: the delta rule of logistic regression. The chain is therefore
 a single autograd node whose gradient is written out (_chain_log_prob_vjp) and checked
-against autograd's own in tests/test_layers.py; tracing each layer's dozen numpy calls
-instead cost some 5% of a training step in overhead and full-size temporaries."""
+against autograd's own in tests/test_layers.py; letting autograd trace each layer's numpy
+calls instead cost a few percent of a training step in overhead and full-size temporaries."""
 import autograd.numpy as np
 import numpy as onp
 from autograd.extend import defvjp, defvjp_argnums, primitive
