@@ -42,8 +42,9 @@ def bernoulli_stats(logits):
         onp.exp(probs, out=probs)
     probs += 1
     onp.reciprocal(probs, out=probs)
-    work = onp.maximum(logits, 0)
-    positive_part = onp.sum(work, axis=-1)
+    work = onp.abs(logits)
+    work += logits                                  # 2 max(a, 0), exactly (numpy's maximum
+    positive_part = 0.5 * onp.sum(work, axis=-1)    # with a scalar is 3x slower here)
     onp.subtract(1, probs, out=work)
     onp.maximum(work, probs, out=work)              # max(p, 1 - p)
     return probs, positive_part - log_of_product(work)
