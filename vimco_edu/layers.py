@@ -202,11 +202,23 @@ def _chain_log_prob_vjp(argnums, ans, inputs, kwargs):
                 deltas[layer] = onp.broadcast_to(d, g.shape + d.shape[-1:])
             return deltas[layer]
 
+        def left_times_delta(left, layer):
+            """left^T (v_l - p_l) summed over the samples, for left of shape g.shape + (n,).
+            Where v_l is shared by the k samples of an input ((B, 1, units), as the data
+            are), its part is summed over the samples first: no full-size v_l - p_l."""
+            v, p = values[layer], probs[layer]
+            if v.shape == (p.shape[0], 1, p.shape[-1]) and p.shape[:-1] == g.shape:
+                return _rows(onp.sum(left, axis=1)).T @ _rows(v) - _rows(left).T @ _rows(p)
+            return _rows(left).T @ _rows(delta(layer))
+
         def gradient(argnum):
             role, layer = roles[argnum]
+            shape = onp.shape(inputs[argnum])
             if role == "W":
-                return _rows(values[layer - 1] * g[..., None]).T @ _rows(delta(layer))
-            return _weighted_sum(g, delta(layer), onp.shape(inputs[argnum]))
+                return left_times_delta(values[layer - 1] * g[..., None], layer)
+            if len(shape) == 1:                                 # a bias or a prior
+                return left_times_delta(g[..., None], layer)[0]
+            return _weighted_sum(g, delta(layer), shape)
         return tuple(gradient(argnum) for argnum in argnums)
     return vjp
 
@@ -215,10 +227,8 @@ defvjp_argnums(_chain_log_prob, _chain_log_prob_vjp)
 
 
 def _weighted_sum(g, deltas, shape):
-    """sum of g * deltas over every axis along which an array of `shape` was broadcast:
-    (units,) for a bias or prior, (B, 1, units) for logits given once per input."""
-    if len(shape) == 1:
-        return onp.ravel(g) @ _rows(deltas)
+    """sum of g * deltas over every axis along which an array of `shape` was broadcast,
+    e.g. (B, 1, units) for logits given once per input."""
     if shape == (deltas.shape[0], 1, deltas.shape[-1]) and deltas.ndim == 3:
         return g[:, None, :] @ deltas
     weighted = deltas * g[..., None]
