@@ -167,15 +167,15 @@ def _run_chain(first_logits, weights, biases, side, values, rng, k):
     return out, probs, log_prob
 
 
-def _row_dot(values, logits):
-    """sum_i v_i a_i over the last axis; where one side is (B, 1, n), shared by the k
+def _row_dot(a, b):
+    """sum_i a_i b_i over the last axis; where one side is (B, 1, n), shared by the k
     samples of each input, as one matrix-vector product per input."""
-    if values.ndim == logits.ndim == 3 and values.shape != logits.shape:
-        if values.shape[1] == 1:
-            return (logits @ onp.swapaxes(values, 1, 2))[..., 0]
-        if logits.shape[1] == 1:
-            return (values @ onp.swapaxes(logits, 1, 2))[..., 0]
-    return onp.einsum("...i,...i->...", values, logits)
+    if a.ndim == b.ndim == 3 and a.shape != b.shape:
+        if a.shape[1] == 1:
+            return (b @ onp.swapaxes(a, 1, 2))[..., 0]
+        if b.shape[1] == 1:
+            return (a @ onp.swapaxes(b, 1, 2))[..., 0]
+    return onp.einsum("...i,...i->...", a, b)
 
 
 @primitive
@@ -189,7 +189,8 @@ def _chain_log_prob_vjp(argnums, ans, inputs, kwargs):
     """The delta rule: d log p / d logits_l = v_l - p_l for every layer l (the values are
     constants). Whatever is added to the logits (first logits, b, side terms) gets the
     g-weighted sum of v_l - p_l over the samples; W_l gets (g v_{l-1})^T (v_l - p_l), which
-    scales the narrower v_{l-1} by g rather than the full-size v_l - p_l."""
+    scales the narrower v_{l-1} by g rather than the full-size v_l - p_l. Nothing here is
+    approximate: tests/test_layers.py checks it against autograd differentiating the formula."""
     roles, values, probs = kwargs["roles"], kwargs["values"], kwargs["probs"]
 
     def vjp(g):
