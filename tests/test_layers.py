@@ -114,6 +114,20 @@ def test_chain_value_and_gradient_equal_plain_autograds(first_shape, with_side, 
         check_grads(ours, modes=["rev"], order=1)((first, layers, side))
 
 
+def test_chain_refuses_inputs_it_would_get_wrong():
+    rng = np.random.default_rng(6)
+    layer = {"W": np.ones((3, 2)), "b": np.zeros(2)}
+    with pytest.raises(ValueError, match=r"values\[0\] must have 1 units"):
+        bernoulli_log_prob(np.zeros((1, 1)), np.ones((1, 5)))   # would broadcast the units
+    with pytest.raises(ValueError, match=r"first_logits of shape \(B, 1, units\)"):
+        bernoulli_chain(np.zeros(3), [layer], rng=rng, k=2)
+    with pytest.raises(ValueError, match="rng"):
+        bernoulli_chain(np.zeros((2, 1, 3)), [layer], k=2)
+    with pytest.raises(ValueError, match="side must hold 1 arrays"):
+        bernoulli_chain(np.zeros((2, 1, 3)), [layer], rng=rng, k=2,
+                        side=[np.zeros((2, 1, 2))] * 2)
+
+
 def test_affine_gradients_match_finite_differences():
     rng = np.random.default_rng(2)
     inputs, weights, bias = (rng.standard_normal(s) for s in [(2, 3, 4), (4, 5), (5,)])
