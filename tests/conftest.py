@@ -38,17 +38,21 @@ class NotebookDurations:
 
     def __init__(self):
         self.durations: dict[tuple[str, str], float] = defaultdict(float)
+        self.ran: set[tuple[str, str]] = set()
 
     def pytest_runtest_logreport(self, report):
         key = _notebook_of(report.nodeid)
         if key:
             self.durations[key] += report.duration  # setup + call + teardown
+            if report.when == "call" or report.failed:
+                self.ran.add(key)  # a notebook whose tests were all skipped shows "-"
 
     def pytest_terminal_summary(self, terminalreporter):
         if not self.durations:
             return
         kinds = sorted({kind for _, kind in self.durations})
         names = sorted({name for name, _ in self.durations})
+        # keys only seen skipped print "-" rather than their set-up's 0.0
         terminalreporter.section("per-notebook durations (s)")
         width = max(len(n) for n in names)
         terminalreporter.write_line(
@@ -56,7 +60,7 @@ class NotebookDurations:
         )
         for name in names:
             cells = "  ".join(
-                f"{self.durations[(name, k)]:>17.1f}" if (name, k) in self.durations
+                f"{self.durations[(name, k)]:>17.1f}" if (name, k) in self.ran
                 else f"{'-':>17}"
                 for k in kinds
             )

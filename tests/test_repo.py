@@ -31,7 +31,7 @@ ALLOWED_TOP_LEVEL = {
     "README.md", "requirements.txt", "pyproject.toml", ".gitignore",
     "notebooks", "vimco_edu", "tests", "binder", "benchmarks", ".ci",
 }
-SETUP = "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt"
+SETUP = "python3 -m venv .venv && .venv/bin/pip install -r "
 TEST_DEPS = ("pytest", "nbval", "playwright", "ruff", "repo2docker", "nbstripout", "mpmath")
 NETWORK_ERRORS = re.compile(
     r"NewConnectionError|Max retries exceeded|Temporary failure in name resolution|"
@@ -84,8 +84,9 @@ def test_gitignore_covers_generated_files():
 
 def test_readme_starts_with_the_two_commands():
     open_cmd, test_cmd = readme_commands()
-    assert open_cmd == f"{SETUP} && .venv/bin/jupyter lab notebooks/00_start_here.ipynb"
-    assert test_cmd == f"{SETUP} && .venv/bin/python -m pytest"
+    assert open_cmd == (f"{SETUP}requirements.txt && .venv/bin/jupyter lab --allow-root "
+                        "--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb")
+    assert test_cmd == f"{SETUP}tests/requirements.txt && .venv/bin/python -m pytest"
 
 
 def test_ci_runs_exactly_the_readme_test_command():
@@ -228,17 +229,27 @@ def test_package_metadata_and_wheel(tmp_path):
     assert not any(n.startswith(("tests/", "notebooks/")) for n in names)
 
 
+def requirement_lines(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def requirement_names(lines: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[ ]", line)[0].lower() for line in lines}
+
+
 def test_requirements_files():
-    dev = (REPO / "requirements.txt").read_text().splitlines()
-    dev_names = {re.split(r"[<>=!~\[ ]", line.strip())[0].lower()
-                 for line in dev if line.strip() and not line.startswith("#")}
-    assert "-e" in {line.split()[0] for line in dev if line.strip() and not line.startswith("#")}
-    for name in ["jupyterlab", "notebook", "matplotlib", "ipywidgets", "pytest", "nbval",
-                 "pytest-playwright", "mpmath", "ruff", "jupyter-repo2docker", "nbstripout"]:
-        assert name in dev_names, f"{name} missing from requirements.txt"
-    binder = [line.strip().lower() for line in
-              (REPO / "binder" / "requirements.txt").read_text().splitlines()
-              if line.strip() and not line.lstrip().startswith("#")]
+    """A learner installs what learning needs; the test command adds the test tools on top;
+    Binder installs the learner's set without JupyterLab (its image brings its own)."""
+    learner = requirement_lines(REPO / "requirements.txt")
+    assert "-e ." in learner, "requirements.txt must install the course package"
+    assert requirement_names(learner) - {"-e"} == {"jupyterlab", "matplotlib", "ipywidgets"}
+    tests = requirement_lines(REPO / "tests" / "requirements.txt")
+    assert tests[0] == "-r ../requirements.txt", "the test tools come on top of the learner's set"
+    for name in ["notebook", "pytest", "nbval", "pytest-playwright", "mpmath", "ruff",
+                 "jupyter-repo2docker", "nbstripout"]:
+        assert name in requirement_names(tests), f"{name} missing from tests/requirements.txt"
+    binder = [line.lower() for line in requirement_lines(REPO / "binder" / "requirements.txt")]
     assert "-e ." in binder, "binder/requirements.txt must install the repository"
     for name in TEST_DEPS:
         assert not any(name in line for line in binder), f"test tool {name} is not for Binder"

@@ -60,6 +60,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def isolated_env(state_dir: Path) -> dict:
+    """The environment for a Jupyter server configured only from a private JUPYTER_CONFIG_DIR
+    under `state_dir` (with the test settings above), so the machine's own settings don't leak
+    in."""
+    config_dir = Path(state_dir) / "config"
+    settings_dir = config_dir / "lab" / "user-settings"
+    for rel, value in USER_SETTINGS.items():
+        path = settings_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    labconfig = config_dir / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    page_config = {"disabledExtensions": DISABLED_PLUGINS}
+    (labconfig / "page_config.json").write_text(json.dumps(page_config))
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(config_dir),
+        JUPYTERLAB_SETTINGS_DIR=str(settings_dir),
+        JUPYTERLAB_WORKSPACES_DIR=str(config_dir / "lab" / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(Path(state_dir) / "runtime"),
+        JUPYTER_PLATFORM_DIRS="1",
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("JUPYTER_TOKEN", None)
+    return env
+
+
 class JupyterServer:
     """A JupyterLab server (which also serves Notebook 7's /notebooks/ and /tree/ pages) on
     127.0.0.1 with authentication off, rooted at `root`, configured only from a private
@@ -74,33 +102,8 @@ class JupyterServer:
         self.proc: subprocess.Popen | None = None
 
     # -- set-up and tear-down ------------------------------------------------------------------
-    def _write_config(self) -> dict:
-        config_dir = self.state_dir / "config"
-        settings_dir = config_dir / "lab" / "user-settings"
-        for rel, value in USER_SETTINGS.items():
-            path = settings_dir / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(value))
-        labconfig = config_dir / "labconfig"
-        labconfig.mkdir(parents=True, exist_ok=True)
-        (labconfig / "page_config.json").write_text(
-            json.dumps({"disabledExtensions": DISABLED_PLUGINS})
-        )
-        env = dict(os.environ)
-        env.update(
-            JUPYTER_CONFIG_DIR=str(config_dir),
-            JUPYTERLAB_SETTINGS_DIR=str(settings_dir),
-            JUPYTERLAB_WORKSPACES_DIR=str(config_dir / "lab" / "workspaces"),
-            JUPYTER_RUNTIME_DIR=str(self.state_dir / "runtime"),
-            JUPYTER_PLATFORM_DIRS="1",
-            MPLBACKEND="module://matplotlib_inline.backend_inline",
-            PYTHONUNBUFFERED="1",
-        )
-        env.pop("JUPYTER_TOKEN", None)
-        return env
-
     def start(self, timeout: float = 120.0) -> None:
-        env = self._write_config()
+        env = isolated_env(self.state_dir)
         cmd = [
             sys.executable, "-m", "jupyter", "lab",
             "--no-browser",

@@ -8,13 +8,21 @@ while notebooks/ is empty. Screenshots go to tests/browser/screenshots/ (gitigno
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from jupyter_harness import (
     code_cells_to_run,
+    copy_notebooks,
     errors,
     exercise_widgets,
+    free_port,
+    isolated_env,
     run_all_cells,
     url_for,
     wait_for_kernel,
@@ -103,3 +111,37 @@ def test_notebook7_interface(page, served, screenshots, rel_path):
     """The classic-style Notebook 7 page (/notebooks/...) runs a notebook too: the self-test
     one, and the first course notebook once there is one."""
     run_in_browser(page, served, rel_path, "notebook7", screenshots)
+
+
+def test_course_command_prints_a_url_that_opens_the_start_notebook(page, tmp_path):
+    """The README's course command, as a learner runs it (token and all; as root in CI, as a
+    normal user elsewhere): the URL it prints, pasted into a browser, shows 00_start_here."""
+    readme = (REPO / "README.md").read_text().splitlines()
+    course = next(line for line in readme[:6] if "jupyter lab" in line)
+    jupyter = shlex.split(course.split("&&")[-1])
+    assert jupyter[0] == ".venv/bin/jupyter", jupyter
+    copy_notebooks(REPO / "notebooks", tmp_path / "root" / "notebooks")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", *jupyter[1:], "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", "--ServerApp.port_retries=0"],
+        cwd=tmp_path / "root", env=isolated_env(tmp_path / "state"), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        printed, deadline = [], time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            printed.append(proc.stdout.readline())
+            url = re.search(rf"http://127\.0\.0\.1:{port}/\S+", printed[-1])
+            if url:
+                break
+        assert url, "the course command printed no URL:\n" + "".join(printed)
+        page.goto(url.group(0), wait_until="domcontentloaded")
+        # the start notebook, or JupyterLab's Launcher if the URL leads nowhere in particular
+        page.wait_for_selector(".jp-Notebook .jp-Cell, .jp-Launcher", timeout=120_000)
+        tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current").first
+        assert tab.text_content() == "00_start_here.ipynb", (
+            f"{url.group(0)} opens {tab.text_content()!r}, not the start notebook")
+        assert "00 · Start here" in page.locator(".jp-Notebook").first.text_content()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
