@@ -23,21 +23,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLA
 import numpy as np  # noqa: E402
 
 from vimco_edu import log_mean_exp, sbn, surrogate, vimco_signals  # noqa: E402
-from vimco_edu.training import reuse_freed_memory, value_and_grad_of_tree  # noqa: E402
+from vimco_edu.leave_one_out import vimco_signals_brute_force  # noqa: E402
+from vimco_edu.speed import reuse_freed_memory, value_and_grad_of_tree  # noqa: E402
 
 
 def best_time(fn, number):
     """Best of five repeats of `number` calls, per call (the least disturbed by noise)."""
     return min(timeit.repeat(fn, number=number, repeat=5)) / number
-
-
-def brute_force_signals(log_w):
-    """The simple O(K^2) reference: for each j, the K-1 others as a row of a (K, K-1) matrix."""
-    k = log_w.shape[-1]
-    others = log_w[..., np.where(~np.eye(k, dtype=bool))[1].reshape(k, k - 1)]
-    fill = others.mean(-1)
-    swapped = np.logaddexp(log_mean_exp(others) + np.log(k - 1), fill) - np.log(k)
-    return log_mean_exp(log_w)[..., None] - swapped
 
 
 def matmul_flops(batch, k, sizes):
@@ -61,14 +53,14 @@ def main(quick):
 
     k = 100 if quick else 1000
     row = rng.normal(scale=10.0, size=(1, k))
-    assert np.allclose(brute_force_signals(row), vimco_signals(row), atol=1e-9)
-    brute = best_time(lambda: brute_force_signals(row), 2)
+    assert np.allclose(vimco_signals_brute_force(row), vimco_signals(row), atol=1e-9)
+    brute = best_time(lambda: vimco_signals_brute_force(row), 2)
     speedup = brute / best_time(lambda: vimco_signals(row), 2)
     print(f"2. O(K) vs brute-force O(K^2) leave-one-out, K={k}:   {speedup:6.0f}x faster")
 
     sizes = [784, 50, 50, 50] if quick else [784, 200, 200, 200]
     batch, k = 24, 50
-    reuse_freed_memory()                     # as train() does
+    reuse_freed_memory()                     # as the experiments command does
     params = sbn.init_sbn(sizes, rng, dtype=np.float32)
     x = (rng.random((batch, 784)) < 0.3).astype(np.float32)
     step = value_and_grad_of_tree(lambda p: surrogate(*sbn.log_weights(p, x, k, rng), "vimco"))

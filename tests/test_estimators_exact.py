@@ -1,43 +1,96 @@
-"""Every unbiased estimator checked exactly by enumerating all K-tuples of samples."""
+"""Every estimator in the registry checked exactly, by enumerating all K-tuples of samples:
+the unbiased ones against autograd's gradient of the exact L^K, the biased one (RWS) against
+an independently enumerated exact value of what it does estimate."""
 import numpy as np
 import pytest
-from autograd import grad
+from autograd import grad, jacobian
 from autograd.misc import flatten
 
-from vimco_edu import diagnostics, exact, sbn
-from vimco_edu.estimators import surrogate
+from vimco_edu import diagnostics, exact, sbn, tiny
+from vimco_edu.estimators import ESTIMATORS, surrogate
 
-UNBIASED = [("naive", {}), ("vimco", {}), ("vimco-arith", {}), ("nvil", {"baseline": -2.7}),
-            ("nvil", {"baseline": 1.3, "centre": 0.4})]
+# (with scale != 1 NVIL rescales the score term only, so it is unbiased at scale = 1 alone)
+NVIL_OPTIONS = [{"baseline": -2.7}, {"baseline": 1.3, "centre": 0.4}]
+UNBIASED = [(name, options) for name, e in ESTIMATORS.items()
+            if e.unbiased and e.sampling == "independent"
+            for options in (NVIL_OPTIONS if name == "nvil" else [{}])]
 
 
-def tiny_model(seed, sizes=(4, 2, 1)):
+def random_sbn(seed, sizes=(4, 2, 1)):
     params = sbn.init_sbn(list(sizes), np.random.default_rng(seed), scale=1.0)
     params["prior"] = np.random.default_rng(seed + 100).normal(size=sizes[-1])
     return params
 
 
 X = np.array([1.0, 0.0, 1.0, 1.0])
+# two models of different shapes: a random SBN with two latent layers (4-2-1) and the
+# course's running example (6-3, explaining away), with a proposal fitted away from the prior
+MODELS = {"4-2-1": lambda k: (random_sbn(k), X),
+          "tiny 6-3": lambda k: (tiny.fitted_proposal(*tiny.tiny_model(), steps=20), tiny.X)}
 
 
+def parts(result, flat):
+    """(model part, proposal part) of a flat gradient-sized array."""
+    tree = result["unflatten"](flat)
+    return (np.concatenate([flatten(tree["gen"])[0], tree["prior"]]),
+            flatten(tree["rec"])[0])
+
+
+def test_the_registry_lists_what_the_course_compares():
+    assert {"naive", "nvil", "vimco", "vimco-arith", "rws"} <= set(ESTIMATORS)
+    assert {name for name, _ in UNBIASED} >= {"naive", "nvil", "vimco", "vimco-arith"}
+    assert not ESTIMATORS["rws"].unbiased
+    looks = [(e.colour, e.marker) for e in ESTIMATORS.values()]
+    assert len(set(looks)) == len(looks), "each estimator needs its own colour and marker"
+
+
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("method, options", UNBIASED)
 @pytest.mark.parametrize("k", [2, 3, 4])
-def test_expected_gradient_equals_gradient_of_exact_bound(method, options, k):
-    params = tiny_model(k)
-    result = exact.exact_gradient_moments(sbn.enumerate_log_pq, params, X, k, method, **options)
-    assert np.abs(result["exact"]).max() > 1e-3  # a real, non-zero gradient
-    np.testing.assert_allclose(result["mean"], result["exact"], atol=1e-10, rtol=0)
-    # both the model part and the proposal part are checked, and both are non-trivial
-    parts = result["unflatten"](result["mean"] - result["exact"])
-    assert max(np.abs(flatten(parts["gen"])[0]).max(), np.abs(parts["prior"]).max()) < 1e-10
-    assert np.abs(flatten(parts["rec"])[0]).max() < 1e-10
-    exact_parts = result["unflatten"](result["exact"])
-    assert np.abs(flatten(exact_parts["rec"])[0]).max() > 1e-3
-    assert np.abs(flatten(exact_parts["gen"])[0]).max() > 1e-3
+def test_expected_gradient_equals_gradient_of_exact_bound(model, method, options, k):
+    params, x = MODELS[model](k)
+    result = exact.exact_gradient_moments(sbn.enumerate_log_pq, params, x, k, method, **options)
+    model_exact, proposal_exact = parts(result, result["exact"])
+    assert np.abs(model_exact).max() > 1e-3 and np.abs(proposal_exact).max() > 1e-3
+    model_error, proposal_error = parts(result, result["mean"] - result["exact"])
+    assert np.abs(model_error).max() < 1e-10
+    assert np.abs(proposal_error).max() < 1e-10
+
+
+def exact_wake_update(params, x, k):
+    """E[sum_j w~_j grad_phi log q(h_j | x)] over all K-tuples, enumerated directly (no
+    surrogate): what RWS's proposal update estimates, as a flat gradient-sized array."""
+    flat, unflatten = flatten(params)
+    log_p, log_q = sbn.enumerate_log_pq(params, x)
+    score = jacobian(lambda f: sbn.enumerate_log_pq(unflatten(f), x)[1])(flat)  # (C, n)
+    total = np.zeros_like(flat)
+    for tuple_ in exact.sample_tuples(len(log_p), k):
+        log_w = log_p[tuple_] - log_q[tuple_]
+        weights = np.exp(log_w - np.logaddexp.reduce(log_w))
+        total += np.exp(log_q[tuple_].sum()) * (weights @ score[tuple_])
+    return total
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("k", [2, 3])
+def test_rws_model_gradient_is_unbiased_and_its_proposal_follows_the_wake_update(model, k,
+                                                                                 capsys):
+    params, x = MODELS[model](k)
+    result = exact.exact_gradient_moments(sbn.enumerate_log_pq, params, x, k, "rws")
+    model_error, _ = parts(result, result["mean"] - result["exact"])
+    assert np.abs(model_error).max() < 1e-10
+    _, proposal_mean = parts(result, result["mean"])
+    _, wake = parts(result, exact_wake_update(params, x, k))
+    np.testing.assert_allclose(proposal_mean, wake, atol=1e-10, rtol=0)
+    _, bias = parts(result, result["mean"] - result["exact"])
+    with capsys.disabled():
+        print(f"\nRWS proposal bias against grad L^{k} ({model}): max |bias| = "
+              f"{np.abs(bias).max():.3f}")
+    assert np.abs(bias).max() > 1e-2, "the wake update is not the gradient of L^K"
 
 
 def test_k_of_one_naive_is_reinforce_on_the_elbo():
-    params = tiny_model(0)
+    params = random_sbn(0)
     result = exact.exact_gradient_moments(sbn.enumerate_log_pq, params, X, 1, "naive")
     flat, unflatten = flatten(params)
 
@@ -50,12 +103,12 @@ def test_k_of_one_naive_is_reinforce_on_the_elbo():
 def test_model_parameters_get_the_same_term_from_every_method():
     """Model parameters receive only the importance-weighted term: per tuple, every
     method gives them the same gradient."""
-    params = tiny_model(1)
+    params = random_sbn(1)
     rng = np.random.default_rng(0)
     flat, unflatten = flatten(params)
     latents, _ = sbn.recognise(params, X[None], 3, rng)
     gradients = {}
-    for method in ["naive", "vimco", "vimco-arith", "nvil"]:
+    for method in ESTIMATORS:
         def objective(f):
             p = unflatten(f)
             log_q = sbn.recognise(p, X[None], 3, latents=latents)[1][None]
@@ -68,7 +121,7 @@ def test_model_parameters_get_the_same_term_from_every_method():
 
 
 def test_exact_bound_is_monotone_in_k_and_below_log_marginal():
-    params = tiny_model(2)
+    params = random_sbn(2)
     log_p, log_q = sbn.enumerate_log_pq(params, X)
     bounds = [exact.exact_bound(log_p, log_q, k) for k in range(1, 6)]
     log_px = exact.exact_log_marginal(log_p)
@@ -78,7 +131,7 @@ def test_exact_bound_is_monotone_in_k_and_below_log_marginal():
 
 
 def test_vimco_has_lower_proposal_variance_than_naive():
-    params = tiny_model(3)
+    params = random_sbn(3)
     for k in [2, 3, 4]:
         naive = exact.exact_gradient_moments(sbn.enumerate_log_pq, params, X, k, "naive")
         vimco = exact.exact_gradient_moments(sbn.enumerate_log_pq, params, X, k, "vimco")
@@ -87,11 +140,11 @@ def test_vimco_has_lower_proposal_variance_than_naive():
         assert rec_vimco.sum() < rec_naive.sum()
 
 
-@pytest.mark.parametrize("method", ["naive", "vimco"])
+@pytest.mark.parametrize("method", ["naive", "vimco", "rws"])
 def test_exact_moments_match_monte_carlo(method):
     """Monte Carlo mean and variance agree with the enumerated ones within sampling error
     (five standard errors, using the exact fourth moment for the variance's error)."""
-    params = tiny_model(4)
+    params = random_sbn(4)
     k, n = 3, 1000
     result = exact.exact_gradient_moments(sbn.enumerate_log_pq, params, X, k, method)
     draws = diagnostics.gradient_draws(sbn.log_weights, params, X[None], k, method, n,
@@ -111,7 +164,7 @@ def test_too_many_tuples_is_refused():
 
 
 def test_vectorised_draws_for_enumerable_models_agree_with_exact():
-    params = tiny_model(5)
+    params = random_sbn(5)
     result = exact.exact_gradient_moments(sbn.enumerate_log_pq, params, X, 3, "vimco")
     n = 20_000
     draws = diagnostics.enumerable_gradient_draws(sbn.enumerate_log_pq, params, X, 3, "vimco", n,

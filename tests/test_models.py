@@ -4,7 +4,8 @@ import pytest
 from autograd import grad
 from autograd.misc import flatten
 
-from vimco_edu import baseline, conditional_sbn, exact, sbn, surrogate
+from vimco_edu import (conditional_sbn, diagnostics, exact, learning_signals, log_mean_exp,
+                       nvil, sbn, surrogate)
 
 
 def directional_check(f, params, seed, eps=1e-6):
@@ -48,8 +49,8 @@ def test_conditional_sbn_matches_finite_differences():
 def test_baseline_and_exact_bound_match_finite_differences():
     rng = np.random.default_rng(2)
     x = data(rng, 5, 7)
-    directional_check(lambda p: np.sum(baseline.baseline_value(p, x) ** 2),
-                      {**baseline.init_baseline(7, rng, n_hidden=4, scale=1.0),
+    directional_check(lambda p: np.sum(nvil.baseline_value(p, x) ** 2),
+                      {**nvil.init_baseline(7, rng, n_hidden=4, scale=1.0),
                        "w2": np.ones(4)}, 5)
     params = sbn.init_sbn([4, 2, 1], rng, scale=1.0)
     directional_check(lambda p: exact.exact_bound(*sbn.enumerate_log_pq(p, x[0, :4]), 3), params, 6)
@@ -118,7 +119,23 @@ def test_sampling_and_completion_shapes():
     (lambda p, x: surrogate(np.zeros((2, 2)), np.zeros((2, 2)), "nvil", baseline=np.zeros(3)),
      ValueError, "baseline must have shape"),
     (lambda p, x: surrogate(np.zeros((2, 2)), np.zeros((2, 2)), "vimco", baseline=0.0),
-     ValueError, "baseline is only used"),
+     ValueError, "method 'vimco' takes no option baseline"),
+    # found by fuzzing the public API: each was a silent wrong answer or an obscure error
+    (lambda p, x: surrogate(np.array([[100, 120]], np.int8), np.array([[-99, -78]], np.int8),
+                            "naive"), TypeError, "log_p must be a floating-point array"),
+    (lambda p, x: surrogate(np.zeros((0, 3)), np.zeros((0, 3)), "naive"),
+     ValueError, "log_p holds no examples"),
+    (lambda p, x: surrogate(np.zeros((2, 2)), np.zeros((2, 2)), "nvil", centre=np.nan),
+     ValueError, "centre must be finite"),
+    (lambda p, x: surrogate(np.zeros((2, 2)), np.zeros((2, 2)), "nvil",
+                            baseline=np.array([0.0, np.nan])),
+     ValueError, "baseline must be finite"),
+    (lambda p, x: surrogate(np.zeros((2, 2)), np.zeros((2, 2)), None), ValueError,
+     "method must be one of"),
+    (lambda p, x: log_mean_exp(np.zeros((2, 0))), ValueError, "at least one entry"),
+    (lambda p, x: log_mean_exp(np.zeros(3, complex)), TypeError, "real"),
+    (lambda p, x: diagnostics.moments(np.zeros((1, 4))), ValueError, "at least 2 gradient draws"),
+    (lambda p, x: learning_signals(np.zeros((2, 3)), "rws"), ValueError, "no learning signals"),
 ])
 def test_bad_input_is_refused_with_a_clear_error(call, error, words):
     params = sbn.init_sbn([6, 3], np.random.default_rng(0))

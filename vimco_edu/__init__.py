@@ -1,17 +1,20 @@
 """vimco_edu: gradient estimators for discrete latent variables, built around VIMCO
 (Mnih & Rezende, "Variational inference for Monte Carlo objectives", ICML 2016).
 
-Pure numpy + autograd. Modules: bounds (L-hat, log-mean-exp), leave_one_out (VIMCO's
-per-sample signals), estimators (surrogates: naive, NVIL, VIMCO), layers / sbn /
-conditional_sbn / baseline (models as functions of dicts), exact (enumeration),
-diagnostics (gradient variance and SNR), training (Adam loop), data (binarised MNIST)."""
-from . import baseline, conditional_sbn, diagnostics, exact, sbn
+Pure numpy + autograd. Modules: bounds (L-hat, log-mean-exp), estimators (the registry of
+gradient estimators: naive, NVIL, VIMCO, RWS; add one there), score_function (the surrogate
+they share), leave_one_out (VIMCO's per-sample signals), nvil (NVIL's baseline network and
+running statistics), models (the model contract), layers / sbn / conditional_sbn (models as
+functions of dicts), sampling (samplers that couple samples), exact (enumeration),
+diagnostics (gradient variance and SNR), training (Adam loop, checkpoints), speed,
+experiments (the command-line runs), data (binarised MNIST)."""
+from . import conditional_sbn, diagnostics, exact, nvil, sbn
 from .bounds import bound_estimate, log_mean_exp, normalised_weights
-from .estimators import METHODS, learning_signals, surrogate, surrogate_per_example
+from .estimators import ESTIMATORS, learning_signals, surrogate, surrogate_per_example
 from .leave_one_out import vimco_signals
 from .training import evaluate_bound, train
 
-__all__ = ["METHODS", "baseline", "bound_estimate", "conditional_sbn", "diagnostics",
+__all__ = ["ESTIMATORS", "bound_estimate", "conditional_sbn", "diagnostics",
            "evaluate_bound", "exact", "learning_signals", "log_mean_exp", "normalised_weights",
-           "sbn", "surrogate", "surrogate_per_example", "train", "vimco_signals"]
+           "nvil", "sbn", "surrogate", "surrogate_per_example", "train", "vimco_signals"]
 __version__ = "0.1.0"

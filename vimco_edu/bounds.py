@@ -3,6 +3,7 @@
 Log-weights are l_k = log p(x, h_k) - log q(h_k | x) for K samples h_k ~ q(h | x),
 stored on the last axis of an array of shape (..., K)."""
 import autograd.numpy as np
+import numpy as onp
 from autograd.tracer import getval
 
 
@@ -11,7 +12,13 @@ def log_mean_exp(a, axis=-1):
 
     The shift by the maximum is a constant for autograd (its gradient cancels),
     so the gradient is the softmax of `a`, the normalised importance weights."""
-    shift = np.max(getval(a), axis=axis, keepdims=True)
+    value = getval(a)
+    if onp.iscomplexobj(value) or not onp.issubdtype(onp.asarray(value).dtype, onp.number):
+        raise TypeError(f"a must be a real array, got dtype {onp.asarray(value).dtype}")
+    if onp.ndim(value) == 0 or onp.shape(value)[axis] == 0:
+        raise ValueError(f"a must have at least one entry along axis {axis} to average over, "
+                         f"got shape {onp.shape(value)}")
+    shift = np.max(value, axis=axis, keepdims=True)
     shift = np.where(np.isfinite(shift), shift, 0.0)
     mean = np.mean(np.exp(a - shift), axis=axis, keepdims=True)
     return np.squeeze(np.log(mean) + shift, axis=axis)

@@ -1,29 +1,60 @@
 """Input validation shared by the package: every public function fails loudly,
 naming the argument and what was expected, instead of returning a wrong number."""
 import numpy as onp
-from autograd.tracer import getval
+from autograd.tracer import getval, isbox
 
 
 def as_log_weights(value, name, min_k=1):
-    """Return `value` as a float ndarray of shape (..., K), K >= min_k, all finite."""
+    """Return `value` as a floating-point ndarray of shape (..., K), K >= min_k, with at least
+    one example, all finite."""
     array = onp.asarray(getval(value))
     if array.dtype == object or not onp.issubdtype(array.dtype, onp.number):
         raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
     if onp.iscomplexobj(array):
         raise TypeError(f"{name} must be real, got complex dtype {array.dtype}")
+    if not onp.issubdtype(array.dtype, onp.floating):
+        # integers would compute log p - log q in integer arithmetic (int8 wraps around)
+        raise TypeError(f"{name} must be a floating-point array (log-weights are real numbers), "
+                        f"got dtype {array.dtype}; convert with .astype(float)")
     if array.ndim < 1:
         raise ValueError(f"{name} must have a last axis of K samples, got a scalar")
     if array.shape[-1] < min_k:
         raise ValueError(
             f"{name} must have K >= {min_k} samples on its last axis, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} holds no examples (shape {array.shape}): a batch needs at "
+                         "least one")
     if not onp.all(onp.isfinite(array)):
         bad = "NaN" if onp.isnan(array).any() else "infinite"
         raise ValueError(
             f"{name} contains {bad} values; log-weights must be finite "
             "(a NaN usually means a bug upstream, -inf a sample the model deems impossible)")
-    if not onp.issubdtype(array.dtype, onp.floating):
-        array = array.astype(float)
     return array
+
+
+def floating(value, name, min_k=1):
+    """`value` checked as log-weights (see as_log_weights): the checked array, or, if it is
+    traced by autograd (being differentiated), `value` itself."""
+    array = as_log_weights(value, name, min_k)
+    return value if isbox(value) else array
+
+
+def log_weight_pair(log_p, log_q, min_k=1):
+    """log p and log q of the same shape (..., K), checked as `floating` does, and with a
+    finite difference log p - log q (the log-weights)."""
+    same_shape(log_p, log_q, "log_p", "log_q")
+    log_p, log_q = floating(log_p, "log_p", min_k), floating(log_q, "log_q", min_k)
+    as_log_weights(getval(log_p) - getval(log_q), "log_p - log_q", min_k)
+    return log_p, log_q
+
+
+def finite(value, name):
+    """Raise ValueError unless every entry of `value` (a number or array) is finite."""
+    array = onp.asarray(getval(value))
+    if array.dtype == object or not onp.issubdtype(array.dtype, onp.number):
+        raise TypeError(f"{name} must be a number or numeric array, got {type(value).__name__}")
+    if not onp.all(onp.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
 
 
 def same_shape(a, b, name_a, name_b):
@@ -55,6 +86,15 @@ def positive_int(value, name, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def sampler(rng, name="rng"):
+    """What models draw their uniforms from: a numpy Generator, an integer seed (turned into
+    one), or any object with Generator's random(shape, dtype) method, such as
+    sampling.Antithetic: the hook through which an estimator can couple samples."""
+    if callable(getattr(rng, "random", None)) and not isinstance(rng, (int, onp.integer)):
+        return rng
+    return generator(rng, name)
 
 
 def generator(rng, name="rng"):

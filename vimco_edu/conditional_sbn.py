@@ -14,11 +14,9 @@ Images are full 784-pixel rows; the model splits them into halves itself."""
 import autograd.numpy as np
 import numpy as onp
 
-from .checks import binary_data, generator, positive_int
+from .checks import binary_data, generator, positive_int, sampler
 from .layers import affine, as_rows, bernoulli_chain, per_input, sigmoid
-
-HALF = 392  # the top 14 rows of a 28 x 28 image
-
+from .models import init_layers
 
 def init_conditional_sbn(sizes, rng, proposal="learned", scale=0.01, dtype=np.float64):
     """Parameters {"gen": chain layers top -> ... -> bottom, and, for a learned
@@ -29,14 +27,9 @@ def init_conditional_sbn(sizes, rng, proposal="learned", scale=0.01, dtype=np.fl
     if len(sizes) < 3:
         raise ValueError(f"sizes must be [D_top, H_1, ..., H_L, D_bottom], got {sizes}")
     sizes = [positive_int(s, "sizes") for s in sizes]
-
-    def weights(n_in, n_out):
-        return (scale * rng.standard_normal((n_in, n_out))).astype(dtype)
-    pairs = list(zip(sizes[:-1], sizes[1:]))
-    params = {"gen": [{"W": weights(a, b), "b": onp.zeros(b, dtype)} for a, b in pairs]}
+    params = {"gen": init_layers(sizes, rng, scale, dtype)}
     if proposal == "learned":
-        params["rec"] = [{"W": weights(a, b), "V": weights(sizes[-1], b), "b": onp.zeros(b, dtype)}
-                         for a, b in pairs[:-1]]
+        params["rec"] = init_layers(sizes[:-1], rng, scale, dtype, side=sizes[-1])
     return params
 
 
@@ -50,6 +43,7 @@ def split_halves(x, params):
 def propose(params, top, bottom, k=1, rng=None, latents=None):
     """Sample k latent chains per input from the proposal (or score given `latents`).
     Returns (latents [h_1..h_L] of B*k rows, log proposal density (B*k,))."""
+    rng = None if latents is not None else sampler(rng)
     values, log_q = _propose(params, top, bottom, k, rng, per_input(latents, len(top), k))
     return as_rows(values, log_q)
 
@@ -81,7 +75,7 @@ def log_weights(params, x, k, rng):
     """log p(h_k, bottom | top) and log q(h_k | .) for k fresh samples per image: (B, k) each.
     With the prior as proposal the difference is log p(bottom | h_k)."""
     top, bottom = split_halves(x, params)
-    k, rng = positive_int(k, "k"), generator(rng)
+    k, rng = positive_int(k, "k"), sampler(rng)
     latents, log_q = _propose(params, top, bottom, k, rng)
     return _log_joint(params, top, bottom, latents), log_q
 

@@ -38,6 +38,9 @@ def enumerable_gradient_draws(enumerate_log_pq, params, x, k, method, n_draws, r
 def moments(draws):
     """Mean, variance and SNR = |mean| / sqrt(variance) of gradient draws, per parameter."""
     draws = onp.asarray(draws)
+    if draws.ndim < 1 or len(draws) < 2:
+        raise ValueError(f"draws must hold at least 2 gradient draws (on the first axis) to "
+                         f"estimate a variance, got shape {draws.shape}")
     mean, variance = draws.mean(axis=0), draws.var(axis=0, ddof=1)
     with onp.errstate(divide="ignore", invalid="ignore"):
         snr = onp.where(variance > 0, onp.abs(mean) / onp.sqrt(variance), onp.inf)

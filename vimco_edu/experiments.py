@@ -1,64 +1,107 @@
-"""Train one configuration (or a sweep) and store its results with provenance.
+"""Train one configuration, or a sweep, and store the results with their provenance.
 
     python -m vimco_edu.experiments generative --method vimco --k 5 --steps 3000
     python -m vimco_edu.experiments structured --proposal learned --method nvil --k 1
-    python -m vimco_edu.experiments generative --sweep --methods nvil,vimco --ks 1,2,5,10,50
+    python -m vimco_edu.experiments generative --sweep --methods nvil,vimco --ks 2,5 \\
+        --seeds 0,1,2 --jobs 2            # the sweep's runs in 2 processes
+    python -m vimco_edu.experiments generative --sweep ... --list   # one command per run,
+                                          # for GNU parallel or a SLURM job array
 
-Each run writes <out-dir>/<name>.json (configuration, history of the held-out bound,
-final test bound, provenance: command, seed, commit, versions, duration, machine) and
-<name>.npz (the trained parameters, float16, for drawing samples). A sweep skips runs
-whose results exist, so an interrupted sweep resumes where it stopped."""
+A run is identified by its whole configuration (everything that can change its numbers):
+its files are <out-dir>/<name>-<key>.json and .npz, where <key> is a hash of the
+configuration, and a sweep skips a run only if a file with the same configuration exists.
+The JSON holds the configuration, the history of the held-out bound, the final test bound
+and the provenance (command, seed, commit, versions, duration, machine); the .npz the
+trained parameters (float16, for drawing samples; --params-seeds limits which seeds keep
+them). Files are written atomically. A run writes a checkpoint every --checkpoint-every
+steps and, launched again with the same configuration after an interruption, continues
+from it to the same result as an uninterrupted run."""
 import argparse
+import concurrent.futures
 import datetime
-from importlib import metadata
+import hashlib
 import json
+import multiprocessing
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
+from importlib import metadata
 
 import numpy as onp
 from autograd.misc import flatten
 
-from . import __version__, conditional_sbn, data, sbn
+from . import __version__, conditional_sbn, data, estimators, sbn
+from .speed import reuse_freed_memory
+from .storage import atomic_savez, atomic_write_json, load_npz
 from .training import evaluate_bound, train
 
 # each task: its model's log_weights function and default layer sizes
-TASKS = {"generative": (sbn.log_weights, "784,200"),
+TASKS = {"generative": (sbn.log_weights, "784,200,200,200"),
          "structured": (conditional_sbn.log_weights, "392,200,200,392")}
+# the options that make up a run's configuration (all of them can change its numbers)
+CONFIG = ("task", "method", "k", "proposal", "sizes", "steps", "time_budget", "seed", "source",
+          "train_size", "batch_size", "step_size", "eval_every", "eval_k", "valid_size",
+          "select", "test_k", "test_size")
 
 
-def run_name(args):
-    proposal = f"-{args.proposal}" if args.task == "structured" else ""
-    return f"{args.method}{proposal}-k{args.k}-seed{args.seed}"
+def config_of(args):
+    """The run's configuration: a plain dict of the CONFIG options (proposal only for the
+    structured task, where it matters)."""
+    config = {name: getattr(args, name) for name in CONFIG}
+    if config["task"] != "structured":
+        config["proposal"] = None
+    return config
 
 
-def init_params(args):
-    sizes = [int(s) for s in args.sizes.split(",")]
-    if args.task == "generative":
-        return sbn.init_sbn(sizes, args.seed, dtype=onp.float32)
-    return conditional_sbn.init_conditional_sbn(sizes, args.seed, args.proposal, dtype=onp.float32)
+def config_key(config):
+    """A short hash of the whole configuration: equal keys, equal configurations."""
+    text = json.dumps({name: config[name] for name in CONFIG}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def run_name(config):
+    proposal = f"-{config['proposal']}" if config["task"] == "structured" else ""
+    return (f"{config['method']}{proposal}-k{config['k']}-seed{config['seed']}-"
+            f"{config_key(config)}")
+
+
+def init_params(config):
+    sizes = [int(s) for s in config["sizes"].split(",")]
+    if config["task"] == "generative":
+        return sbn.init_sbn(sizes, config["seed"], dtype=onp.float32)
+    return conditional_sbn.init_conditional_sbn(sizes, config["seed"], config["proposal"],
+                                                dtype=onp.float32)
 
 
 def load_params(result_json):
-    """Rebuild the trained parameters stored beside a results file (as float32)."""
+    """Rebuild the trained parameters stored beside a results file (as float32), checking
+    that they are the size its configuration says."""
     with open(result_json) as f:
         config = json.load(f)["config"]
-    template = init_params(argparse.Namespace(**config))
-    flat = onp.load(result_json.replace(".json", ".npz"), allow_pickle=False)["params"]
-    return flatten(template)[1](flat.astype(onp.float32))
+    flat_template, unflatten = flatten(init_params(config))
+    path = result_json[:-len(".json")] + ".npz"
+    flat = load_npz(path, ["params"])["params"]
+    if flat.shape != flat_template.shape:
+        raise ValueError(f"{path} holds {flat.size} parameters, but the configuration in "
+                         f"{result_json} (sizes {config['sizes']}) has {flat_template.size}")
+    return unflatten(flat.astype(onp.float32))
 
 
-def load_results(folder):
-    """Every results file in `folder`, sorted by name: a list of the stored dicts (config,
-    history, final, provenance), each with its "path" added for `load_params`."""
+def load_results(folder, **where):
+    """Every results file in `folder` (sorted by name) whose configuration matches `where`
+    (e.g. method="vimco", k=5): a list of the stored dicts (config, history, final,
+    provenance), each with its "path" added for `load_params`."""
     results = []
     for name in sorted(os.listdir(folder)):
         if name.endswith(".json"):
             path = os.path.join(folder, name)
             with open(path) as f:
-                results.append({**json.load(f), "path": path})
+                result = json.load(f)
+            if all(result["config"].get(key) == value for key, value in where.items()):
+                results.append({**result, "path": path})
     return results
 
 
@@ -72,99 +115,209 @@ def git_commit():
                                timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "unknown", ""
-    return commit + ("+uncommitted changes" if dirty else "")
+    return (commit or "unknown") + ("+uncommitted changes" if dirty else "")
 
 
-def provenance(command, commit, seconds):
+def provenance(command, commit, seconds, resumed_at):
+    """Where a result came from. duration_seconds is the wall time of the session that
+    finished the run; a run resumed from checkpoints lists the steps it resumed at (its
+    whole training time is final.train_seconds)."""
     return {"command": command, "commit": commit, "duration_seconds": round(seconds, 1),
+            "resumed_at": resumed_at,
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                        "cpus": os.cpu_count(), "python": platform.python_version()},
+                        "cpus": os.cpu_count(), "python": platform.python_version(),
+                        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")},
             "versions": {"vimco_edu": __version__, "numpy": onp.__version__,
                          "autograd": metadata.version("autograd")}}
 
 
-def run(args, command, commit):
-    """Train one configuration and write its results; returns the results dict."""
-    log_weights, _ = TASKS[args.task]
+def run(config, out_dir, command, commit, save_params=True, checkpoint_every=500, quiet=False):
+    """Train one configuration (resuming from its checkpoint if there is one) and write its
+    results; returns the results dict."""
+    log_weights, _ = TASKS[config["task"]]
+    reuse_freed_memory()   # a process-wide malloc setting, for speed (speed.py)
     started = time.perf_counter()
-    splits = {s: data.load_mnist(s, source=args.source).astype(onp.float32)
+    path = os.path.join(out_dir, run_name(config))
+    checkpoint = path + ".checkpoint.npz"
+    splits = {s: data.load_mnist(s, source=config["source"]).astype(onp.float32)
               for s in ("train", "valid", "test")}
-    rng = onp.random.default_rng(args.seed)
-    params, history = train(log_weights, init_params(args), splits["train"], method=args.method,
-                            k=args.k, steps=args.steps, rng=rng, batch_size=args.batch_size,
-                            step_size=args.step_size, valid_x=splits["valid"][:args.valid_size],
-                            eval_every=args.eval_every, eval_k=args.eval_k,
-                            time_budget=args.time_budget, progress=not args.quiet)
-    test_x = splits["test"][:args.test_size]
-    test_bound = evaluate_bound(log_weights, params, test_x, args.test_k, rng)
-    result = {"config": vars(args), "history": history,
-              "final": {"test_bound": test_bound, "test_k": args.test_k, "test_size": len(test_x),
-                        "steps_done": history["steps"][-1],
+    train_x = splits["train"][:config["train_size"]]
+    rng = onp.random.default_rng(config["seed"])
+    params, history = train(
+        log_weights, init_params(config), train_x, method=config["method"], k=config["k"],
+        steps=config["steps"], rng=rng, batch_size=config["batch_size"],
+        step_size=config["step_size"], valid_x=splits["valid"][:config["valid_size"]],
+        eval_every=config["eval_every"], eval_k=config["eval_k"],
+        time_budget=config["time_budget"], progress=not quiet, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every, keep_best=config["select"] == "best-valid")
+    test_x = splits["test"][:config["test_size"]]
+    test_bound = evaluate_bound(log_weights, params, test_x, config["test_k"], rng)
+    result = {"config": config, "key": config_key(config), "history": history,
+              "final": {"test_bound": test_bound, "test_k": config["test_k"],
+                        "test_size": len(test_x), "steps_done": history["steps"][-1],
+                        "selected_step": history["selected_step"],
                         "train_seconds": history["seconds"][-1]},
-              "provenance": provenance(command, commit, time.perf_counter() - started)}
-    os.makedirs(args.out_dir, exist_ok=True)
-    path = os.path.join(args.out_dir, run_name(args))
-    onp.savez_compressed(path + ".npz", params=flatten(params)[0].astype(onp.float16))
-    with open(path + ".json", "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"{run_name(args)}: test bound {test_bound:.2f} nats (K={args.test_k}) "
-          f"after {history['steps'][-1]} steps, {history['seconds'][-1]:.0f} s -> {path}.json")
+              "provenance": provenance(command, commit, time.perf_counter() - started,
+                                       history["resumed_at"])}
+    if save_params:
+        atomic_savez(path + ".npz", compressed=True,
+                     params=flatten(params)[0].astype(onp.float16))
+    atomic_write_json(path + ".json", result)
+    if os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    print(f"{run_name(config)}: test bound {test_bound:.2f} nats (K={config['test_k']}) "
+          f"after {history['steps'][-1]} steps (selected: {history['selected_step']}), "
+          f"{history['seconds'][-1]:.0f} s -> {path}.json", flush=True)
     return result
+
+
+# -- Command line ------------------------------------------------------------------------------
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def seed(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed must be a non-negative integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def sizes(text):
+    try:
+        values = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}")
+    if len(values) < 2 or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least two positive sizes, got {text!r}")
+    return text
 
 
 def parser():
     p = argparse.ArgumentParser(prog="python -m vimco_edu.experiments", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", choices=sorted(TASKS))
-    p.add_argument("--method", default="vimco", choices=["naive", "nvil", "vimco", "vimco-arith"])
-    p.add_argument("--k", type=int, default=5, help="samples per input")
+    p.add_argument("--method", default="vimco", choices=list(estimators.ESTIMATORS))
+    p.add_argument("--k", type=positive_int, default=5, help="samples per input")
     p.add_argument("--proposal", default="learned", choices=["learned", "prior"],
                    help="structured task: learned q(h | top, bottom) or the prior p(h | top)")
-    p.add_argument("--sizes", help="layer sizes, visible first (default: task's)")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--time-budget", type=float, help="stop after this many training seconds")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--source", default="subset", choices=["subset", "full", "auto"])
-    p.add_argument("--batch-size", type=int, default=24)
-    p.add_argument("--step-size", type=float, default=1e-3)
-    p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--eval-k", type=int, default=100)
-    p.add_argument("--valid-size", type=int, default=500)
-    p.add_argument("--test-k", type=int, default=1000)
-    p.add_argument("--test-size", type=int, default=1000)
+    p.add_argument("--sizes", type=sizes, help="layer sizes, visible first (default: task's)")
+    p.add_argument("--steps", type=positive_int, default=3000)
+    p.add_argument("--time-budget", type=positive_float,
+                   help="stop after this many training seconds")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--source", default="subset", choices=list(data.SOURCES))
+    p.add_argument("--train-size", type=positive_int,
+                   help="train on the first N training digits (default: all)")
+    p.add_argument("--batch-size", type=positive_int, default=24)
+    p.add_argument("--step-size", type=positive_float, default=1e-3)
+    p.add_argument("--eval-every", type=positive_int, default=500)
+    p.add_argument("--eval-k", type=positive_int, default=100)
+    p.add_argument("--valid-size", type=positive_int, default=500)
+    p.add_argument("--select", default="last", choices=["last", "best-valid"],
+                   help="test the last parameters, or those with the best held-out bound")
+    p.add_argument("--test-k", type=positive_int, default=1000)
+    p.add_argument("--test-size", type=positive_int, default=1000)
     p.add_argument("--out-dir", help="default: notebooks/results/<task>")
+    p.add_argument("--params-seeds", help="store trained parameters only for these seeds "
+                   "(comma-separated; default: every seed)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--sweep", action="store_true",
-                   help="run every --methods x --ks (x --proposals)")
-    p.add_argument("--methods", default="nvil,vimco")
-    p.add_argument("--ks", default="1,2,5,10,50")
-    p.add_argument("--proposals", default="prior,learned")
+    sweep = p.add_argument_group("sweeps: every --methods x --ks x --seeds (x --proposals)")
+    sweep.add_argument("--sweep", action="store_true")
+    sweep.add_argument("--methods", default="nvil,vimco")
+    sweep.add_argument("--ks", default="1,2,5,10,50")
+    sweep.add_argument("--seeds", default="0")
+    sweep.add_argument("--proposals", default="prior,learned")
+    sweep.add_argument("--jobs", type=positive_int, default=1,
+                       help="run the sweep's configurations in this many processes")
+    sweep.add_argument("--list", action="store_true",
+                       help="print one command per configuration still to run, and exit")
     return p
+
+
+def sweep_configs(args, p):
+    """Every configuration of the sweep (VIMCO and others with a minimum K skip smaller K)."""
+    proposals = args.proposals.split(",") if args.task == "structured" else [args.proposal]
+    configs = []
+    for proposal in proposals:
+        for method in args.methods.split(","):
+            if method not in estimators.ESTIMATORS:
+                p.error(f"--methods: {method!r} is not one of {list(estimators.ESTIMATORS)}")
+            for k in (positive_int(k) for k in args.ks.split(",")):
+                if k < estimators.get(method).min_k:
+                    print(f"skipping {method} with K={k}: it needs "
+                          f"K >= {estimators.get(method).min_k}", file=sys.stderr)
+                    continue
+                for s in (seed(s) for s in args.seeds.split(",")):
+                    one = argparse.Namespace(**{**vars(args), "method": method, "k": k,
+                                                "proposal": proposal, "seed": s})
+                    configs.append(config_of(one))
+    return configs
+
+
+def command_for(config, args):
+    """The command line that runs exactly this configuration."""
+    words = ["python", "-m", "vimco_edu.experiments", config["task"]]
+    for name in CONFIG[1:]:
+        value = config[name]
+        if value is not None and not (name == "proposal" and config["task"] != "structured"):
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    words += ["--out-dir", args.out_dir, "--quiet"]
+    if args.params_seeds is not None:
+        words += ["--params-seeds", args.params_seeds]
+    return shlex.join(words)
+
+
+def _run_one(job):
+    config, args, command, commit = job
+    keep = args.params_seeds is None or str(config["seed"]) in args.params_seeds.split(",")
+    return run(config, args.out_dir, command, commit, save_params=keep,
+               checkpoint_every=args.checkpoint_every, quiet=args.quiet)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     args.sizes = args.sizes or TASKS[args.task][1]
     args.out_dir = args.out_dir or os.path.join("notebooks", "results", args.task)
-    command = "python -m vimco_edu.experiments " + " ".join(argv)
+    if args.k < estimators.get(args.method).min_k and not args.sweep:
+        p.error(f"--k: method {args.method!r} needs K >= {estimators.get(args.method).min_k}")
+    command = "python -m vimco_edu.experiments " + shlex.join(argv)
     commit = git_commit()  # now, while the code this process runs is what HEAD holds
     if not args.sweep:
-        return run(args, command, commit)
-    proposals = args.proposals.split(",") if args.task == "structured" else [args.proposal]
-    for proposal in proposals:
-        for method in args.methods.split(","):
-            for k in (int(k) for k in args.ks.split(",")):
-                if method.startswith("vimco") and k < 2:
-                    print(f"skipping {method} with K={k}: VIMCO needs K >= 2")
-                    continue
-                one = argparse.Namespace(**{**vars(args), "method": method, "k": k,
-                                            "proposal": proposal, "sweep": False})
-                if os.path.exists(os.path.join(args.out_dir, run_name(one) + ".json")):
-                    print(f"{run_name(one)}: results exist, skipping")
-                    continue
-                run(one, command, commit)
+        return _run_one((config_of(args), args, command, commit))
+    todo = []
+    for config in sweep_configs(args, p):
+        if os.path.exists(os.path.join(args.out_dir, run_name(config) + ".json")):
+            print(f"{run_name(config)}: results exist, skipping", file=sys.stderr)
+        else:
+            todo.append(config)
+    if args.list:
+        for config in todo:
+            print(command_for(config, args))
+        return None
+    jobs = [(config, args, command, commit) for config in todo]
+    if args.jobs == 1:
+        return [_run_one(job) for job in jobs]
+    # one BLAS thread per process (set before the workers import numpy), as many processes
+    # as asked: concurrent.futures does the scheduling
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn) as pool:
+        return list(pool.map(_run_one, jobs))
 
 
 if __name__ == "__main__":

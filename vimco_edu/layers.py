@@ -15,7 +15,9 @@ so the gradient of the chain's log-probability needs only d/d logits_l = v_l - p
 p_l = sigmoid(logits_l), for every layer: the delta rule of logistic regression. The chain
 is therefore a single autograd node whose gradient is written out (_chain_log_prob_vjp) and
 checked against autograd's own in tests/test_layers.py; letting autograd trace each layer's
-numpy calls instead cost a few percent of a training step in overhead and temporaries."""
+numpy calls instead cost a few percent of a training step in overhead and temporaries.
+`chain_log_prob_reference` is the plain definition, one readable line per layer, that the
+fast chain equals (in value and, by autograd, in gradient)."""
 import autograd.numpy as np
 import numpy as onp
 from autograd.extend import defvjp, defvjp_argnums, primitive
@@ -115,8 +117,24 @@ def as_rows(values, log_prob):
     return [np.reshape(v, (-1, np.shape(v)[-1])) for v in values], np.reshape(log_prob, (-1,))
 
 
+def bernoulli_log_prob_reference(logits, values):
+    """sum_i v_i a_i - log(1 + e^{a_i}) over the last axis: the plain Bernoulli formula."""
+    return np.sum(values * logits - np.logaddexp(0.0, logits), axis=-1)
+
+
+def chain_log_prob_reference(first_logits, layers, values, side=None):
+    """sum_l log Bern(v_l; sigmoid(a_l)) with a_1 = first_logits, a_l = v_{l-1} W_l + b_l
+    (+ side_l): the chain written plainly, for autograd to differentiate on its own."""
+    log_prob = bernoulli_log_prob_reference(first_logits, values[0])
+    for layer, below, value, extra in zip(layers, values, values[1:], side or [0] * len(layers)):
+        log_prob = log_prob + bernoulli_log_prob_reference(
+            np.matmul(below, layer["W"]) + layer["b"] + extra, value)
+    return log_prob
+
+
 def bernoulli_chain(first_logits, layers, values=None, rng=None, side=None, k=1):
-    """Sample (where `values` is None) or score a chain of Bernoulli layers.
+    """Sample (where `values` is None) or score a chain of Bernoulli layers; the
+    log-probability equals chain_log_prob_reference's.
 
     first_logits: the first layer's logits, (B, 1, units) once per input (to score, also
     anything that broadcasts against the values, e.g. (units,) for a prior);
@@ -124,6 +142,8 @@ def bernoulli_chain(first_logits, layers, values=None, rng=None, side=None, k=1)
     values: arrays (B, k, units) to score; any of them may be (B, 1, units), shared by
     the k samples of an input (as the data are);
     side: optional extra logits added to each later layer, (B, 1, units) each;
+    rng: a numpy Generator, or any sampler with its random(shape, dtype) method (values are
+    v = [u < sigmoid(logits)] for the uniforms u it returns, e.g. sampling.Antithetic's);
     k: samples per input, used only when sampling. Returns (list of values,
     log-probability (B, k)), differentiable in first_logits, the layers and side (the values
     are constants)."""

@@ -13,7 +13,8 @@ All K terms need log sum_{i != j} exp(l_i). Subtracting f_j from the total
 by the largest weight, so that every sum that leaves out some *other* sample still
 contains the leader's 1, and add prefix and suffix cumulative sums (no subtraction);
 the leader's own sum is taken once, scaled by the second largest weight. O(K) time and
-memory, accurate to rounding, whatever the spread of the log-weights."""
+memory, accurate to rounding, whatever the spread of the log-weights.
+`vimco_signals_brute_force` is the plain O(K^2) definition that the fast version equals."""
 import numpy as np
 from autograd.tracer import getval
 
@@ -41,7 +42,8 @@ def log_sum_exp_others(log_w):
 
 
 def vimco_signals(log_w, mean="geometric"):
-    """Per-sample learning signals L-hat(h^{1:K}) - L-hat(h^{-j}, f^_{-j}) of shape (..., K).
+    """Per-sample learning signals L-hat(h^{1:K}) - L-hat(h^{-j}, f^_{-j}) of shape (..., K)
+    (eqs. 9-10); equals vimco_signals_brute_force in O(K) time and memory.
 
     `log_w` holds finite log-weights with K >= 2 on the last axis; `mean` is
     "geometric" (the paper's default) or "arithmetic". The signals are plain
@@ -60,3 +62,17 @@ def vimco_signals(log_w, mean="geometric"):
         log_mean_without_j = others - np.log(k - 1)
     signals = log_mean_exp(work)[..., None] - log_mean_without_j
     return signals.astype(log_w.dtype, copy=False)
+
+
+def vimco_signals_brute_force(log_w, mean="geometric"):
+    """The plain O(K^2) definition: for each j, take the K - 1 others (row j of `others`),
+    fill in the geometric or arithmetic mean of their weights for f_j, and subtract the
+    resulting L-hat from the full one. The reference that tests and benchmarks compare with."""
+    if mean not in MEANS:
+        raise ValueError(f"mean must be one of {MEANS}, got {mean!r}")
+    log_w = as_log_weights(log_w, "log_w", min_k=2).astype(np.float64)
+    k = log_w.shape[-1]
+    others = log_w[..., np.where(~np.eye(k, dtype=bool))[1].reshape(k, k - 1)]  # (..., K, K-1)
+    fill = others.mean(-1) if mean == "geometric" else log_mean_exp(others)
+    without_j = log_mean_exp(np.concatenate([others, fill[..., None]], axis=-1))
+    return log_mean_exp(log_w)[..., None] - without_j

@@ -12,8 +12,9 @@ that q's first layer and the data are computed and scored once per input."""
 import autograd.numpy as np
 import numpy as onp
 
-from .checks import binary_data, generator, positive_int
+from .checks import binary_data, generator, positive_int, sampler
 from .layers import affine, as_rows, bernoulli_chain, per_input, sigmoid
+from .models import init_layers
 
 
 def init_sbn(sizes, rng, scale=0.01, dtype=np.float64):
@@ -24,14 +25,9 @@ def init_sbn(sizes, rng, scale=0.01, dtype=np.float64):
         raise ValueError(
             f"sizes must list the visible layer and at least one latent layer, got {sizes}")
     sizes = [positive_int(s, "sizes") for s in sizes]
-
-    def layer(n_in, n_out):
-        return {"W": (scale * rng.standard_normal((n_in, n_out))).astype(dtype),
-                "b": onp.zeros(n_out, dtype)}
-    pairs = list(zip(sizes[:-1], sizes[1:]))
     return {"prior": onp.zeros(sizes[-1], dtype),
-            "gen": [layer(n_above, n_below) for n_below, n_above in reversed(pairs)],
-            "rec": [layer(n_below, n_above) for n_below, n_above in pairs]}
+            "gen": init_layers(sizes[::-1], rng, scale, dtype),
+            "rec": init_layers(sizes, rng, scale, dtype)}
 
 
 def sbn_sizes(params):
@@ -40,9 +36,11 @@ def sbn_sizes(params):
 
 
 def recognise(params, x, k=1, rng=None, latents=None):
-    """Draw k samples h ~ q(h | x) per row of x (or score the given `latents`).
+    """Draw k samples h ~ q(h | x) per row of x (or score the given `latents`); `rng` is a
+    Generator, seed or sampler.
 
     Returns (latents [h_1, ..., h_L], each (B*k, H_l); log q(h | x), shape (B*k,))."""
+    rng = None if latents is not None else sampler(rng)
     values, log_q = _recognise(params, x, k, rng, per_input(latents, len(x), k))
     return as_rows(values, log_q)
 
@@ -66,9 +64,10 @@ def _log_joint(params, x, latents):
 
 
 def log_weights(params, x, k, rng):
-    """log p(x, h_k) and log q(h_k | x) for k fresh samples per input: two (B, k) arrays."""
+    """log p(x, h_k) and log q(h_k | x) for k fresh samples per input: two (B, k) arrays
+    (the model contract, models.py; `rng` may be a sampler)."""
     x = binary_data(x, "x", width=sbn_sizes(params)[0])
-    k, rng = positive_int(k, "k"), generator(rng)
+    k, rng = positive_int(k, "k"), sampler(rng)
     latents, log_q = _recognise(params, x, k, rng)
     return _log_joint(params, x, latents), log_q
 

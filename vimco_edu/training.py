@@ -1,21 +1,23 @@
-"""Training with Adam on a minibatch surrogate, and held-out evaluation of the bound.
+"""Training with Adam on a minibatch surrogate, held-out evaluation of the bound, and
+checkpoints from which an interrupted run continues to the same result.
 
-A model is any function log_weights(params, x, k, rng) -> (log p, log q), each (B, k)."""
-import ctypes
+A model is any function log_weights(params, x, k, rng) -> (log p, log q), each (B, k)
+(see models.py for the whole contract)."""
+import json
+import os
 import sys
 import time
 
 import autograd.numpy as np
 import numpy as onp
-from autograd import value_and_grad
 from autograd.misc import flatten
-from autograd.tracer import getval
 
-from .baseline import (baseline_value, init_baseline, init_running_stats, signal_scale,
-                       update_running_stats)
+from . import estimators
 from .bounds import bound_estimate
 from .checks import binary_data, generator, positive_int
-from .estimators import METHODS, surrogate_per_example
+from .sampling import Antithetic
+from .speed import value_and_grad_of_tree
+from .storage import atomic_savez, load_npz
 
 
 def evaluate_bound(log_weights, params, x, k, rng, max_rows=200_000):
@@ -24,6 +26,8 @@ def evaluate_bound(log_weights, params, x, k, rng, max_rows=200_000):
     in chunks so that at most `max_rows` samples are held at once."""
     rng = generator(rng)
     k = positive_int(k, "k")
+    if len(x) == 0:
+        raise ValueError("x holds no rows to evaluate the bound on")
     chunk = max(1, max_rows // k)
     total = 0.0
     for start in range(0, len(x), chunk):
@@ -32,58 +36,15 @@ def evaluate_bound(log_weights, params, x, k, rng, max_rows=200_000):
     return total / len(x)
 
 
-def reuse_freed_memory():
-    """Ask the C library's malloc (glibc, as on Linux and Binder) to keep freed memory for
-    reuse rather than hand it back to the operating system; returns whether it could.
-
-    Every training step allocates some 30 MB of fresh arrays and frees them at the end.
-    By default glibc returns that memory to the system, and the next step faults it back
-    in 4 kB page by page, which costs about as much as all of the step's element-wise
-    arithmetic (a VIMCO K=50 step of a 784-200-200-200 SBN: 65 ms -> 47 ms; see
-    benchmarks/run.py). Arrays under 32 MB now come from memory the process keeps; the
-    process holds on to (up to 256 MB of) its peak usage. A no-op where there is no glibc."""
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3     # from glibc's <malloc.h>
-    return bool(mallopt(m_mmap_threshold, 32 << 20) and mallopt(m_trim_threshold, 256 << 20))
-
-
-def value_and_grad_of_tree(fun):
-    """autograd's value_and_grad for fun(tree, *args), where `tree` is a nested dict/list of
-    arrays such as an SBN's parameters; returns (value, gradient with the tree's structure).
-
-    It differentiates with respect to the tuple of the tree's arrays and rebuilds the tree
-    from plain containers inside: autograd zero-fills and adds up the whole gradient once
-    for every nesting level of a container it traces, which for {"rec": [{"W", "b"}, ...]}
-    costs some 5% of an SBN training step; this way one level is left."""
-    def of_leaves(leaves, tree, *args):
-        return fun(_rebuild(tree, iter(leaves)), *args)
-    value_and_grad_of_leaves = value_and_grad(of_leaves)
-
-    def value_and_gradient(tree, *args):
-        value, gradients = value_and_grad_of_leaves(tuple(_leaves(tree)), tree, *args)
-        return value, _rebuild(tree, iter(gradients))
-    return value_and_gradient
-
-
-def _leaves(tree):
-    """The arrays of a nested dict/list/tuple, in order."""
-    if isinstance(tree, dict):
-        return [leaf for value in tree.values() for leaf in _leaves(value)]
-    if isinstance(tree, (list, tuple)):
-        return [leaf for value in tree for leaf in _leaves(value)]
-    return [tree]
-
-
-def _rebuild(tree, leaves):
-    """`tree` with its arrays replaced, in order, by those the iterator `leaves` yields."""
-    if isinstance(tree, dict):
-        return {key: _rebuild(value, leaves) for key, value in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_rebuild(value, leaves) for value in tree)
-    return next(leaves)
+def adam_step(x, g, m, v, i, step_size, b1=0.9, b2=0.999, eps=1e-8):
+    """One step of Adam (Kingma & Ba 2015, Algorithm 1) *ascending* x, i = 1, 2, ...; as in
+    autograd.misc.optimizers.adam, whose loop we cannot use: it keeps m and v to itself (a
+    checkpoint needs them) and cannot stop on a time budget. Returns (x, m, v)."""
+    m = (1 - b1) * g + b1 * m           # first moment estimate
+    v = (1 - b2) * (g ** 2) + b2 * v    # second moment estimate
+    mhat = m / (1 - b1 ** i)            # bias correction
+    vhat = v / (1 - b2 ** i)
+    return x + step_size * mhat / (onp.sqrt(vhat) + eps), m, v
 
 
 class _Progress:
@@ -108,53 +69,64 @@ class _Progress:
 
 def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
           batch_size=24, step_size=1e-3, valid_x=None, eval_every=None, eval_k=100,
-          time_budget=None, progress=True):
-    """Maximise the mean K-sample bound with Adam, using the chosen gradient estimator.
+          time_budget=None, progress=True, checkpoint=None, checkpoint_every=500,
+          keep_best=False):
+    """Maximise the mean K-sample bound with Adam, using the estimator `method` (a name in
+    estimators.ESTIMATORS; NVIL's baseline network trains alongside the model).
 
     Runs `steps` updates (or stops after `time_budget` seconds of training), evaluating
     the held-out bound with `eval_k` samples on `valid_x` every `eval_every` steps and at
-    the end. For "nvil" an input-dependent baseline network and NVIL's running centring
-    and normalisation are trained alongside. Returns (params, history): history is a dict
-    of plain lists and numbers (steps, seconds, train_bound, eval_step, eval_seconds,
-    eval_bound)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    the end. With `checkpoint` (a path), the whole state of the run (parameters, Adam's
+    moments, the random generator, the data order, the history) is written there atomically
+    every `checkpoint_every` steps, and a run started with an existing checkpoint continues
+    from it to the same result as an uninterrupted run. Returns (params, history): history
+    is a dict of plain lists and numbers (steps, seconds, train_bound, eval_step,
+    eval_seconds, eval_bound, the estimator's final state, and selected_step).
+
+    With keep_best, the parameters returned are those with the best held-out bound among the
+    evaluations (model selection by early stopping); otherwise the last ones."""
+    estimator = estimators.get(method)
     rng = generator(rng)
-    reuse_freed_memory()
     steps = positive_int(steps, "steps")
-    k = positive_int(k, "k", minimum=2 if method.startswith("vimco") else 1)
+    k = positive_int(k, "k", minimum=estimator.min_k)
+    batch_size = positive_int(batch_size, "batch_size")
+    eval_k = positive_int(eval_k, "eval_k")
+    if not (isinstance(step_size, (int, float)) and step_size > 0):
+        raise ValueError(f"step_size must be a positive number, got {step_size!r}")
+    if time_budget is not None and not time_budget > 0:
+        raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
     train_x = binary_data(train_x, "train_x")
+    if len(train_x) == 0:
+        raise ValueError("train_x holds no rows to train on")
     if valid_x is not None:
-        valid_x = binary_data(valid_x, "valid_x")
+        valid_x = binary_data(valid_x, "valid_x", width=train_x.shape[1])
+        if len(valid_x) == 0:
+            raise ValueError("valid_x holds no rows: pass None to skip evaluation")
     eval_every = steps if eval_every is None else positive_int(eval_every, "eval_every")
+    if keep_best and valid_x is None:
+        raise ValueError("keep_best selects parameters by their held-out bound: pass valid_x")
+    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
 
-    trainable = {"model": params}
-    stats = init_running_stats()
-    if method == "nvil":
-        trainable["baseline"] = init_baseline(train_x.shape[1], rng, dtype=train_x.dtype)
-    residuals = {}
+    state = estimators.training_state(method, train_x.shape[1], rng, dtype=train_x.dtype)
+    sampler = Antithetic(rng) if estimator.sampling == "antithetic" else rng
+    flat, unflatten = flatten({"model": params, "estimator": state.params})
+    run = {"step": 0, "cursor": 0, "elapsed": 0.0, "flat": flat, "best": flat,
+           "m": onp.zeros_like(flat),
+           "v": onp.zeros_like(flat), "order": rng.permutation(len(train_x)),
+           "history": {"method": method, "k": k, "steps": [], "seconds": [], "train_bound": [],
+                       "eval_k": eval_k, "eval_step": [], "eval_seconds": [],
+                       "eval_bound": [], "selected_step": 0, "resumed_at": []}}
+    if checkpoint is not None and os.path.exists(checkpoint):
+        run = _resume(checkpoint, run, rng, state)
 
-    def objective(current, batch):
-        log_p, log_q = log_weights(current["model"], batch, k, rng)
-        if method != "nvil":
-            return np.mean(surrogate_per_example(log_p, log_q, method))
-        baseline = baseline_value(current["baseline"], batch)
-        residuals["last"] = getval(bound_estimate(log_p - log_q)) - getval(baseline)
-        return np.mean(surrogate_per_example(log_p, log_q, "nvil", baseline=baseline,
-                                             centre=stats["centre"], scale=signal_scale(stats)))
-
-    # Adam written out (Kingma & Ba 2015, Algorithm 1) rather than autograd.misc.optimizers.adam:
-    # we need to stop on a time budget, evaluate between steps and update NVIL's running
-    # statistics, none of which its fixed-length loop allows.
-    flat, unflatten = flatten(trainable)
+    def objective(trainable, batch):
+        log_p, log_q = log_weights(trainable["model"], batch, k, sampler)
+        return np.mean(state.objective(log_p, log_q, batch, trainable["estimator"]))
     value_and_gradient = value_and_grad_of_tree(objective)
-    m, v = onp.zeros_like(flat), onp.zeros_like(flat)
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    history = {"method": method, "k": k, "steps": [], "seconds": [], "train_bound": [],
-               "eval_k": eval_k, "eval_step": [], "eval_seconds": [], "eval_bound": []}
-    bar = _Progress(steps, progress)
-    order, cursor, elapsed = rng.permutation(len(train_x)), 0, 0.0
-    for step in range(1, steps + 1):
+    history, bar = run["history"], _Progress(steps, progress)
+    flat, best, m, v, order, cursor, elapsed = (
+        run[key] for key in ("flat", "best", "m", "v", "order", "cursor", "elapsed"))
+    for step in range(run["step"] + 1, steps + 1):
         start = time.perf_counter()
         if cursor + batch_size > len(order):
             order, cursor = rng.permutation(len(train_x)), 0
@@ -164,12 +136,8 @@ def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=
         # unflattening inside the traced function would make autograd scatter every
         # gradient back into a vector of all parameters (np.add.at)
         value, gradient = value_and_gradient(unflatten(flat), batch)
-        gradient = flatten(gradient)[0]
-        m = b1 * m + (1 - b1) * gradient
-        v = b2 * v + (1 - b2) * gradient ** 2
-        flat = flat + step_size * (m / (1 - b1 ** step)) / (onp.sqrt(v / (1 - b2 ** step)) + eps)
-        if method == "nvil":
-            stats = update_running_stats(stats, residuals["last"])
+        flat, m, v = adam_step(flat, flatten(gradient)[0], m, v, step, step_size)
+        state.update()
         elapsed += time.perf_counter() - start
         history["steps"].append(step)
         history["seconds"].append(elapsed)
@@ -180,9 +148,48 @@ def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=
             history["eval_step"].append(step)
             history["eval_seconds"].append(elapsed)
             history["eval_bound"].append(bound)
+            if keep_best and bound >= max(history["eval_bound"]):
+                best, history["selected_step"] = flat, step
+        if checkpoint is not None and (step % checkpoint_every == 0 or step == steps
+                                       or out_of_time):
+            _save(checkpoint, step, cursor, elapsed, flat, best, m, v, order, history, rng,
+                  state)
         recent = onp.mean(history["train_bound"][-50:])
         bar.show(step, f"train bound {recent:8.2f} nats  {elapsed:6.1f} s", force=step == steps)
         if out_of_time:
             break
     bar.close()
-    return unflatten(flat)["model"], history
+    history["estimator_state"] = state.state()
+    if not keep_best:
+        best, history["selected_step"] = flat, history["steps"][-1]
+    return unflatten(best)["model"], history
+
+
+def _save(path, step, cursor, elapsed, flat, best, m, v, order, history, rng, state):
+    """Everything a run needs to continue, in one .npz written atomically."""
+    progress = {"step": step, "cursor": cursor, "elapsed": elapsed, "history": history,
+                "rng": rng.bit_generator.state, "estimator": state.state()}
+    atomic_savez(path, flat=flat, best=best, m=m, v=v, order=order,
+                 progress=onp.array(json.dumps(progress)))
+
+
+def _resume(path, fresh, rng, state):
+    """The run stored at `path`, checked against this run's parameter count and data."""
+    stored = load_npz(path, ["flat", "best", "m", "v", "order", "progress"])
+    if stored["flat"].shape != fresh["flat"].shape or stored["order"].shape != fresh["order"].shape:
+        raise ValueError(f"checkpoint {path} is for another configuration "
+                         f"({stored['flat'].size} parameters, {stored['order'].size} training "
+                         f"rows; this run has {fresh['flat'].size} and {fresh['order'].size})")
+    progress = json.loads(str(stored["progress"]))
+    if progress["history"]["method"] != fresh["history"]["method"] or \
+            progress["history"]["k"] != fresh["history"]["k"]:
+        raise ValueError(f"checkpoint {path} is for method {progress['history']['method']!r} "
+                         f"with K = {progress['history']['k']}, not this run's")
+    rng.bit_generator.state = progress["rng"]
+    state.restore(progress["estimator"])
+    progress["history"]["resumed_at"].append(progress["step"])
+    dtype = fresh["flat"].dtype
+    return {"step": progress["step"], "cursor": progress["cursor"],
+            "elapsed": progress["elapsed"], "history": progress["history"],
+            "flat": stored["flat"].astype(dtype), "best": stored["best"].astype(dtype),
+            "m": stored["m"], "v": stored["v"], "order": stored["order"]}

