@@ -7,15 +7,15 @@
     python -m vimco_edu.experiments generative --sweep ... --list   # one command per run,
                                           # for GNU parallel or a SLURM job array
 
-A run is identified by its whole configuration (everything that can change its numbers):
-its files are <out-dir>/<name>-<key>.json and .npz, where <key> is a hash of the
-configuration, and a sweep skips a run only if a file with the same configuration exists.
-The JSON holds the configuration, the history of the held-out bound, the final test bound
-and the provenance (command, seed, commit, versions, duration, machine); the .npz the
-trained parameters (float16, for drawing samples; --params-seeds limits which seeds keep
-them). Files are written atomically. A run writes a checkpoint every --checkpoint-every
-steps and, launched again with the same configuration after an interruption, continues
-from it to the same result as an uninterrupted run."""
+A run is identified by its whole configuration (everything that can change its numbers): its
+files are <out-dir>/<name>-<key>.json and .npz, where <key> is a hash of the configuration,
+and a sweep skips a run only if a file with the same configuration exists. The JSON holds
+the configuration, the history of the training bound (block means) and of the held-out
+bound, the final test bound and the provenance (command, seed, commit, versions, duration,
+machine); the .npz the trained parameters (float16, for drawing samples; --params-seeds
+limits which seeds keep them). Files are written atomically. A run writes a checkpoint every
+--checkpoint-every steps and, launched again with the same configuration after an
+interruption, continues from it to the same result as an uninterrupted run."""
 import argparse
 import concurrent.futures
 import datetime
@@ -153,7 +153,7 @@ def run(config, out_dir, command, commit, save_params=True, checkpoint_every=500
         checkpoint_every=checkpoint_every, keep_best=config["select"] == "best-valid")
     test_x = splits["test"][:config["test_size"]]
     test_bound = evaluate_bound(log_weights, params, test_x, config["test_k"], rng)
-    result = {"config": config, "key": config_key(config), "history": history,
+    result = {"config": config, "key": config_key(config), "history": thinned(history),
               "final": {"test_bound": test_bound, "test_k": config["test_k"],
                         "test_size": len(test_x), "steps_done": history["steps"][-1],
                         "selected_step": history["selected_step"],
@@ -278,6 +278,20 @@ def command_for(config, args):
     if args.params_seeds is not None:
         words += ["--params-seeds", args.params_seeds]
     return shlex.join(words)
+
+
+def thinned(history, points=200):
+    """The history with its per-step lists (steps, seconds, train_bound) cut to about `points`
+    entries: the train bound's mean over each block of steps, with the step and seconds at the
+    block's end (a 25,000-step run would otherwise store 75,000 numbers)."""
+    n = len(history["steps"])
+    every = max(1, n // points)
+    ends = list(range(every - 1, n, every))
+    bounds = onp.asarray(history["train_bound"])
+    return {**history, "steps": [history["steps"][i] for i in ends],
+            "seconds": [history["seconds"][i] for i in ends],
+            "train_bound": [float(bounds[i + 1 - every:i + 1].mean()) for i in ends],
+            "train_bound_block": every}
 
 
 def _run_one(job):
