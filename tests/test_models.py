@@ -153,3 +153,12 @@ def test_proposal_mask_marks_exactly_the_recognition_parameters():
                                           for layer in params["rec"]]})[0] - flatten(params)[0]
     np.testing.assert_array_equal(proposal_mask(params), only_rec != 0)
     assert proposal_mask(params).sum() == 6 * 3 + 3 + 3 * 2 + 2
+
+
+def test_bootstrap_standard_error_of_a_mean_matches_the_formula():
+    draws = np.random.default_rng(0).normal(2.0, 3.0, size=(400, 2))
+    se = diagnostics.bootstrap_se(draws, lambda d: d.mean(axis=0), np.random.default_rng(1),
+                                  n_boot=2000)
+    np.testing.assert_allclose(se, draws.std(axis=0, ddof=1) / np.sqrt(400), rtol=0.1)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        diagnostics.bootstrap_se(draws[:1], np.mean, 0)

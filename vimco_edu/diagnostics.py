@@ -47,6 +47,20 @@ def moments(draws):
     return {"mean": mean, "variance": variance, "snr": snr}
 
 
+def bootstrap_se(draws, statistic, rng, n_boot=200):
+    """The bootstrap standard error of statistic(draws) (Efron & Tibshirani 1993, ch. 6):
+    the standard deviation of the statistic over `n_boot` resamples of the draws (rows, with
+    replacement). For any summary of Monte Carlo gradient draws, such as the total variance
+    sum_i Var[g_i] or the median SNR, where no simple formula for the error exists."""
+    rng = generator(rng)
+    draws = onp.asarray(draws)
+    if draws.ndim < 1 or len(draws) < 2:
+        raise ValueError(f"draws must hold at least 2 rows to resample, got shape {draws.shape}")
+    n_boot = positive_int(n_boot, "n_boot", minimum=2)
+    values = [statistic(draws[rng.integers(0, len(draws), len(draws))]) for _ in range(n_boot)]
+    return onp.std(values, axis=0, ddof=1)
+
+
 def proposal_mask(params):
     """Boolean mask over `flatten(params)[0]`: True where the entry belongs to the proposal
     (the recognition network, params["rec"]), False for the model's parameters."""
