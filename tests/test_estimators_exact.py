@@ -7,12 +7,13 @@ from autograd import grad, jacobian
 from autograd.misc import flatten
 
 from vimco_edu import diagnostics, exact, sbn, tiny
-from vimco_edu.estimators import ESTIMATORS, surrogate
+from vimco_edu.estimators import ESTIMATORS, objective_per_example, surrogate
+from vimco_edu.sampling import Fixed
 
 # (with scale != 1 NVIL rescales the score term only, so it is unbiased at scale = 1 alone)
 NVIL_OPTIONS = [{"baseline": -2.7}, {"baseline": 1.3, "centre": 0.4}]
 UNBIASED = [(name, options) for name, e in ESTIMATORS.items()
-            if e.unbiased and e.sampling == "independent"
+            if e.unbiased and not e.needs_model
             for options in (NVIL_OPTIONS if name == "nvil" else [{}])]
 
 
@@ -108,7 +109,8 @@ def test_model_parameters_get_the_same_term_from_every_method():
     flat, unflatten = flatten(params)
     latents, _ = sbn.recognise(params, X[None], 3, rng)
     gradients = {}
-    for method in ESTIMATORS:
+    for method in (name for name, e in ESTIMATORS.items()
+                   if not e.needs_model and e.objective == "L^K"):
         def objective(f):
             p = unflatten(f)
             log_q = sbn.recognise(p, X[None], 3, latents=latents)[1][None]
@@ -171,3 +173,136 @@ def test_vectorised_draws_for_enumerable_models_agree_with_exact():
                                                   np.random.default_rng(8))
     se = np.sqrt(result["variance"] / n)
     assert np.all(np.abs(draws.mean(0) - result["mean"]) <= 5 * se + 1e-12)
+
+
+# -- Estimators that build their own samples (a factorised proposal) ---------------------------
+ONE_LAYER = {"tiny 6-3": lambda: (tiny.fitted_proposal(*tiny.tiny_model(), steps=20), tiny.X),
+             "random 5-2": lambda: (random_sbn(7, (5, 2)), np.array([1.0, 0, 0, 1, 1]))}
+ANTITHETIC = [name for name, e in ESTIMATORS.items() if e.sampling == "antithetic"]
+
+
+@pytest.mark.parametrize("model", ONE_LAYER)
+@pytest.mark.parametrize("method", ANTITHETIC)
+@pytest.mark.parametrize("k", [2, 4])
+def test_antithetic_estimators_are_exactly_unbiased_for_their_objective(model, method, k):
+    params, x = ONE_LAYER[model]()
+    result = exact.exact_antithetic_moments(sbn, params, x, k, method)
+    assert abs(result["probability"].sum() - 1) < 1e-12
+    model_exact, proposal_exact = parts(result, result["exact"])
+    assert np.abs(proposal_exact).max() > 1e-3
+    np.testing.assert_allclose(result["mean"], result["exact"], atol=1e-10, rtol=0)
+
+
+def test_the_registry_knows_what_each_estimator_follows():
+    assert {"rloo", "vargrad", "disarm", "disarm-iw", "concrete", "straight-through"} <= set(
+        ESTIMATORS)
+    assert ESTIMATORS["rloo"].objective_k(6) == 1 and ESTIMATORS["disarm-iw"].objective_k(6) == 3
+    assert ESTIMATORS["vimco"].objective_k(6) == 6
+    assert not ESTIMATORS["concrete"].unbiased and not ESTIMATORS["straight-through"].unbiased
+
+
+def test_vargrad_is_the_leave_one_out_score_function_estimator():
+    """Per tuple (exactly, for every K-tuple): VarGrad's proposal part, -1/2 the gradient of
+    the log-variance loss, is (1/(K-1)) sum_j (l_j - mean l) grad log q(h_j | x), which is
+    RLOO's proposal part without its mean-zero term -(1/K) sum_j grad log q(h_j | x)."""
+    params, x, k = random_sbn(3), X, 3
+    flat, unflatten = flatten(params)
+    log_p, log_q = sbn.enumerate_log_pq(params, x)
+    score = jacobian(lambda f: sbn.enumerate_log_pq(unflatten(f), x)[1])(flat)
+    tuples = exact.sample_tuples(len(log_p), k)
+    vargrad = exact.per_tuple_gradients(sbn.enumerate_log_pq, params, x, tuples, "vargrad")
+    rloo = exact.per_tuple_gradients(sbn.enumerate_log_pq, params, x, tuples, "rloo")
+    log_w = (log_p - log_q)[tuples]
+    centred = log_w - log_w.mean(axis=1, keepdims=True)
+    by_hand = np.einsum("tk,tkn->tn", centred, score[tuples]) / (k - 1)
+    is_proposal = diagnostics.proposal_mask(params)
+    np.testing.assert_allclose(vargrad[:, is_proposal], by_hand[:, is_proposal], atol=1e-12)
+    rloo_score_part = rloo + score[tuples].mean(axis=1)
+    np.testing.assert_allclose(vargrad[:, is_proposal], rloo_score_part[:, is_proposal],
+                               atol=1e-12)
+    np.testing.assert_allclose(vargrad[:, ~is_proposal], rloo[:, ~is_proposal], atol=1e-12)
+
+
+# A model with one latent unit: relaxed estimators' means are then one-dimensional integrals
+# over u, computed here on a fine grid, and checked against quantities derived by hand.
+ONE_UNIT = {"prior": np.array([-0.4]), "gen": [{"W": np.array([[2.0, -1.5]]),
+                                                "b": np.array([-0.5, 0.3])}],
+            "rec": [{"W": np.array([[0.8], [-0.6]]), "b": np.array([0.2])}]}
+X_ONE = np.array([1.0, 0.0])
+U_GRID = (np.arange(40_000) + 0.5) / 40_000          # midpoint rule on (0, 1)
+
+
+def softplus(a):
+    return np.logaddexp(0.0, a)
+
+
+def relaxed_f(params, z):
+    """f(z) = log p(x, z) - log q(z | x) at relaxed z, written out by hand (one unit, K = 1)."""
+    alpha = X_ONE @ params["rec"][0]["W"][:, 0] + params["rec"][0]["b"][0]
+    a0 = params["prior"][0]
+    eta = z[:, None] * params["gen"][0]["W"][0] + params["gen"][0]["b"]
+    log_px = np.sum(X_ONE * eta - softplus(eta), axis=1)
+    return z * a0 - softplus(a0) + log_px - (z * alpha - softplus(alpha))
+
+
+def concrete_z(params, temperature):
+    alpha = X_ONE @ params["rec"][0]["W"][:, 0] + params["rec"][0]["b"][0]
+    return 1 / (1 + np.exp(-(alpha + np.log(U_GRID) - np.log1p(-U_GRID)) / temperature))
+
+
+def package_mean(method, temperature):
+    """The package estimator's mean over the grid of u: one backward pass over all rows."""
+    flat, unflatten = flatten(ONE_UNIT)
+    xs = np.repeat(X_ONE[None], len(U_GRID), axis=0)
+    uniforms = Fixed(U_GRID.reshape(-1, 1, 1))
+    return grad(lambda f: np.mean(objective_per_example(
+        sbn, unflatten(f), xs, 1, uniforms, method, temperature=temperature)))(flat)
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0])
+def test_concretes_mean_is_the_gradient_of_the_relaxed_objective(temperature, capsys):
+    """Mean of the Concrete estimator = d/dparams E_u[f(z(u))] (finite differences of the
+    integral written by hand), which is not the gradient of the ELBO: its bias, printed."""
+    flat, unflatten = flatten(ONE_UNIT)
+
+    def relaxed_objective(f):
+        params = unflatten(f)
+        return np.mean(relaxed_f(params, concrete_z(params, temperature)))
+    eps = 1e-6
+    by_hand = np.array([(relaxed_objective(flat + eps * e) - relaxed_objective(flat - eps * e))
+                        / (2 * eps) for e in np.eye(len(flat))])
+    mean = package_mean("concrete", temperature)
+    np.testing.assert_allclose(mean, by_hand, atol=1e-6)
+    log_p, log_q = sbn.enumerate_log_pq(ONE_UNIT, X_ONE)
+    elbo_gradient = grad(lambda f: exact.exact_bound(*sbn.enumerate_log_pq(unflatten(f), X_ONE),
+                                                     1))(flat)
+    bias = mean - elbo_gradient
+    with capsys.disabled():
+        print(f"\nConcrete at temperature {temperature}: max |bias| {np.abs(bias).max():.3f}")
+    assert np.abs(bias).max() > 1e-2
+
+
+def test_straight_through_mean_equals_its_formula_and_is_biased_for_the_proposal_only():
+    """Straight-through's mean, against the formula derived by hand: the model part is
+    grad_theta f(b) (unbiased), the proposal part df/dh at h = b times dz/dalpha, plus the
+    direct -(b - sigmoid(alpha)) (biased)."""
+    temperature = 0.5
+    params = ONE_UNIT
+    flat, unflatten = flatten(params)
+    z = concrete_z(params, temperature)
+    b = (z > 0.5).astype(float)
+    alpha = X_ONE @ params["rec"][0]["W"][:, 0] + params["rec"][0]["b"][0]
+    w, c = params["gen"][0]["W"][0], params["gen"][0]["b"]
+    eta = b[:, None] * w + c
+    df_dh = params["prior"][0] + (X_ONE - 1 / (1 + np.exp(-eta))) @ w - alpha
+    d_alpha = np.mean(df_dh * z * (1 - z) / temperature - (b - 1 / (1 + np.exp(-alpha))))
+    mean = unflatten(package_mean("straight-through", temperature))
+    np.testing.assert_allclose(mean["rec"][0]["b"], [d_alpha], rtol=1e-9)
+    np.testing.assert_allclose(mean["rec"][0]["W"][:, 0], X_ONE * d_alpha, rtol=1e-9, atol=1e-12)
+    # the model part: the mean over b of grad_theta log p(x, b), i.e. the exact ELBO's
+    elbo_gradient = unflatten(grad(lambda f: exact.exact_bound(
+        *sbn.enumerate_log_pq(unflatten(f), X_ONE), 1))(flat))
+    p1 = np.mean(b)          # the grid's share of u with b = 1, which is sigmoid(alpha)
+    assert abs(p1 - 1 / (1 + np.exp(-alpha))) < 1e-4
+    np.testing.assert_allclose(mean["prior"], elbo_gradient["prior"], atol=1e-4)
+    assert abs(mean["rec"][0]["b"][0] - elbo_gradient["rec"][0]["b"][0]) > 1e-2

@@ -131,6 +131,29 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
               progress=False, checkpoint=checkpoint)
 
 
+def test_relaxations_store_their_temperature_and_others_keep_their_keys(tmp_path):
+    experiments.main(["generative", "--method", "concrete", "--temperature", "0.7", "--k", "2",
+                      *TINY, "--out-dir", str(tmp_path)])
+    (result,) = experiments.load_results(str(tmp_path))
+    assert result["config"]["temperature"] == 0.7
+    with open(STORED) as f:
+        stored = json.load(f)
+    assert "temperature" not in stored["config"]
+    assert experiments.config_key(stored["config"]) == stored["key"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--method", "disarm", "--k", "3"], "even K"),
+    (["--method", "disarm", "--k", "4", "--sizes", "784,5,3"], "one latent layer"),
+    (["--method", "concrete", "--k", "4"], "needs a temperature"),
+    (["--method", "vimco", "--temperature", "0.5"], "relaxations"),
+])
+def test_methods_the_model_cannot_serve_are_refused_before_training(argv, words, capsys):
+    with pytest.raises(SystemExit):
+        experiments.main(["generative", "--sizes", "784,5", *argv])
+    assert words in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("option, value", [
     ("--batch-size", "0"), ("--test-size", "0"), ("--valid-size", "0"), ("--valid-size", "-3"),
     ("--step-size", "-0.001"), ("--seed", "-1"), ("--k", "0"), ("--sizes", "784,-5"),

@@ -19,6 +19,11 @@ LOG_Q = RNG.normal(-2.0, 1.0, size=(6, 4))
 X = (RNG.random((6, 5)) < 0.5).astype(float)
 
 
+def fixed_log_weights(params, x, k, rng):
+    """A stand-in model whose samples always have the log-weights above."""
+    return LOG_P, LOG_Q
+
+
 def test_nvil_signal_is_centred_and_scaled_lhat_minus_baseline():
     baseline = RNG.normal(size=6)
     signals = learning_signals(LOG_P - LOG_Q, "nvil", baseline=baseline, centre=0.7, scale=3.0)
@@ -36,7 +41,7 @@ def test_nvil_baseline_ascends_its_regression_exactly():
     flat, unflatten = flatten(state.params)
 
     def objective(f):
-        return anp.mean(state.objective(LOG_P, LOG_Q, X, unflatten(f)))
+        return anp.mean(state.objective(fixed_log_weights, None, X, 4, 0, unflatten(f)))
     got = grad(objective)(flat)
     baseline = nvil.baseline_value(state.params, X)
     residual = bound_estimate(LOG_P - LOG_Q) - 0.7 - baseline
@@ -48,9 +53,10 @@ def test_nvil_baseline_ascends_its_regression_exactly():
 def test_nvil_objective_value_is_lhat_and_its_proposal_signal_uses_the_statistics():
     state = nvil.NVIL(5, np.random.default_rng(1))
     state.restore({"centre": 0.7, "variance": 9.0})
-    value = state.objective(LOG_P, LOG_Q, X, state.params)
+    value = state.objective(fixed_log_weights, None, X, 4, 0, state.params)
     np.testing.assert_allclose(value, bound_estimate(LOG_P - LOG_Q), rtol=1e-14)
-    d_log_q = grad(lambda lq: anp.sum(state.objective(LOG_P, lq, X, state.params)))(LOG_Q)
+    d_log_q = grad(lambda lq: anp.sum(state.objective(lambda *_: (LOG_P, lq), None, X, 4, 0,
+                                                      state.params)))(LOG_Q)
     weights = np.exp(LOG_P - LOG_Q - np.logaddexp.reduce(LOG_P - LOG_Q, axis=1)[:, None])
     signal = (bound_estimate(LOG_P - LOG_Q) - nvil.baseline_value(state.params, X) - 0.7) / 3.0
     np.testing.assert_allclose(d_log_q, signal[:, None] - weights, rtol=1e-12)
@@ -58,7 +64,7 @@ def test_nvil_objective_value_is_lhat_and_its_proposal_signal_uses_the_statistic
 
 def test_running_statistics_update_by_hand():
     state = nvil.NVIL(5, np.random.default_rng(1))
-    state.objective(LOG_P, LOG_Q, X, state.params)
+    state.objective(fixed_log_weights, None, X, 4, 0, state.params)
     residuals = bound_estimate(LOG_P - LOG_Q) - nvil.baseline_value(state.params, X)
     state.update()
     assert state.state() == pytest.approx({"centre": 0.2 * residuals.mean(),
@@ -154,3 +160,33 @@ def test_adding_an_estimator_is_one_function_and_one_entry():
         assert len(history["train_bound"]) == 2
     finally:
         del estimators.ESTIMATORS["test-constant-baseline"]
+
+
+@pytest.mark.parametrize("method, options", [("disarm", {}), ("disarm-iw", {}), ("rloo", {}),
+                                             ("vargrad", {}), ("concrete", {"temperature": 0.5}),
+                                             ("straight-through", {"temperature": 0.5})])
+def test_every_estimator_trains_a_one_layer_sbn(method, options):
+    x = data.load_mnist("train")[:300]
+    valid = data.load_mnist("valid")[:50]
+    _, history = train(sbn, sbn.init_sbn([784, 10], 0), x, method=method, k=4, steps=150,
+                       rng=1, valid_x=valid, eval_every=75, eval_k=10, progress=False,
+                       options=options)
+    assert history["eval_bound"][-1] > history["eval_bound"][0] + 30   # nats, from ~ -400
+
+
+def test_estimators_that_need_the_model_refuse_what_they_cannot_use():
+    x = data.load_mnist("train")[:20]
+    with pytest.raises(ValueError, match="even"):
+        train(sbn, sbn.init_sbn([784, 5], 0), x, method="disarm", k=3, steps=1)
+    with pytest.raises(ValueError, match="one latent layer"):
+        train(sbn, sbn.init_sbn([784, 5, 3], 0), x, method="disarm", k=2, steps=1,
+              progress=False)
+    with pytest.raises(ValueError, match="factorised proposal"):
+        train(sbn.log_weights, sbn.init_sbn([784, 5], 0), x, method="concrete", k=2, steps=1,
+              options={"temperature": 0.5}, progress=False)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        train(sbn, sbn.init_sbn([784, 5], 0), x, method="concrete", k=2, steps=1,
+              options={"temperature": 0.0}, progress=False)
+    with pytest.raises(ValueError, match="takes no option temperature"):
+        train(sbn, sbn.init_sbn([784, 5], 0), x, method="vimco", k=2, steps=1,
+              options={"temperature": 0.5}, progress=False)

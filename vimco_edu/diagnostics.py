@@ -1,27 +1,50 @@
 """Monte Carlo gradient statistics: draw an estimator's gradient many times and
 report its mean, variance and signal-to-noise ratio |mean| / std per parameter
 (the SNR of Rainforth et al. 2018). Exact counterparts live in `exact`."""
+import autograd.numpy as np
 import numpy as onp
 from autograd import grad
 from autograd.misc import flatten
 
 from .checks import generator, positive_int
-from .estimators import surrogate
+from .estimators import objective_per_example
 from .exact import per_tuple_gradients
 
 
-def gradient_draws(log_weights, params, x, k, method, n_draws, rng, **options):
-    """n_draws independent estimates of the gradient of the batch-mean L^K at `params`,
-    each from fresh samples: an array (n_draws, n_parameters) of flat gradients.
-
-    log_weights(params, x, k, rng) returns (log p, log q) of shape (B, k)."""
+def gradient_draws(model, params, x, k, method, n_draws, rng, **options):
+    """n_draws independent estimates of the gradient of the batch mean of the estimator's
+    objective (L^K for most) at `params`, each from fresh samples: an array
+    (n_draws, n_parameters) of flat gradients. `model` is a model module (models.py) or, for
+    estimators of log-weights, its log_weights function."""
     rng = generator(rng)
     n_draws = positive_int(n_draws, "n_draws")
 
     def objective(p):
-        return surrogate(*log_weights(p, x, k, rng), method, **options)
+        return np.mean(objective_per_example(model, p, x, k, rng, method, **options))
     gradient = grad(objective)
     return onp.stack([flatten(gradient(params))[0] for _ in range(n_draws)])
+
+
+def batch_means(model, params, x, k, method, n_groups, group_size, rng, **options):
+    """Mean and variance of one draw of an estimator's gradient for one input x, from
+    n_groups x group_size independent draws in only n_groups backward passes: each pass
+    averages group_size draws (x repeated), and the spread of the group means gives the
+    variance of one draw, Var[g] ~ group_size * Var[group mean] (the batch-means estimator).
+    Returns flat arrays "mean", "variance", and their standard errors "se_mean" and
+    "se_variance" (normal approximation: variance * sqrt(2 / (n_groups - 1)))."""
+    rng = generator(rng)
+    n_groups = positive_int(n_groups, "n_groups", minimum=2)
+    group_size = positive_int(group_size, "group_size")
+    xs = onp.repeat(onp.asarray(x, dtype=float)[None], group_size, axis=0)
+
+    def group_mean(p):
+        return np.mean(objective_per_example(model, p, xs, k, rng, method, **options))
+    gradient = grad(group_mean)
+    means = onp.stack([flatten(gradient(params))[0] for _ in range(n_groups)])
+    variance = group_size * means.var(axis=0, ddof=1)
+    return {"mean": means.mean(axis=0), "variance": variance,
+            "se_mean": onp.sqrt(variance / (n_groups * group_size)),
+            "se_variance": variance * onp.sqrt(2 / (n_groups - 1))}
 
 
 def enumerable_gradient_draws(enumerate_log_pq, params, x, k, method, n_draws, rng, **options):

@@ -1,18 +1,23 @@
-"""Gradient estimators for the multi-sample bound: one registry, one entry per estimator.
+"""Gradient estimators for discrete latent variables: one registry, one entry per estimator.
 
 **To add an estimator**, write its function in this file and register it (one decorator):
 
-- `@register_signals(...)` for a score-function estimator: the function maps log-weights
-  (..., K) to the learning signals s_j (..., K) that multiply grad log q(h_j | x); the
-  surrogate (score_function.surrogate_from_signals) is built from them;
-- `@register_surrogate(...)` for any other: the function maps (log_p, log_q) to one
-  surrogate per example whose value is L-hat and whose autograd gradient is the estimator.
+- `@register_signals(...)` for a score-function estimator of grad L^K: the function maps
+  log-weights (..., K) to the learning signals s_j (..., K) that multiply grad log q(h_j | x);
+  the surrogate (score_function.surrogate_from_signals) is built from them;
+- `@register_surrogate(...)` for any other function of the log-weights of K independent
+  samples: it maps (log_p, log_q) to one surrogate per example whose autograd gradient is
+  the estimator (and whose value estimates the objective it follows);
+- `@register_model_estimator(...)` for one that needs more of the model than log-weights
+  (antithetic pairs, relaxed samples): it maps (model, params, x, k, rng) to the surrogate
+  per example, using the factorised-proposal hooks of models.py.
 
-Options a function takes as keyword arguments (NVIL's baseline, centre and scale) pass
-through `surrogate(log_p, log_q, method, **options)`. The entry's other fields are read by
-training, the experiments command, the exact tests and every figure: minimum K, whether the
-estimator is unbiased (for every parameter), a label, colour, marker and line style, what it
-needs from sampling, and the training-time state it carries (NVIL's baseline network)."""
+Options a function takes as keyword arguments (NVIL's baseline, centre and scale; a
+relaxation's temperature) pass through. The entry's other fields are read by training, the
+experiments command, the exact tests and every figure: the objective whose gradient it
+estimates at cost K (K model evaluations per example), minimum K, whether it is unbiased for
+that objective, a label, colour, marker and line style, what it needs from sampling, and the
+training-time state it carries (NVIL's baseline network)."""
 import inspect
 from dataclasses import dataclass
 from typing import Callable
@@ -23,38 +28,61 @@ from autograd.tracer import getval
 
 from . import nvil
 from .bounds import bound_estimate, normalised_weights
-from .checks import floating, log_weight_pair
+from .checks import finite, floating, log_weight_pair, sampler
+from .layers import sigmoid
 from .leave_one_out import vimco_signals
+from .sampling import Antithetic
 from .score_function import surrogate_from_signals
+
+
+# the bound each estimator's expectation is the gradient of, at cost K: its number of samples
+OBJECTIVES = {"L^K": lambda k: k, "ELBO": lambda k: 1, "L^(K/2)": lambda k: k // 2}
 
 
 @dataclass(frozen=True)
 class Estimator:
-    """One gradient estimator of grad L^K and what the rest of the package needs to know."""
+    """One gradient estimator and what the rest of the package needs to know about it."""
     name: str
-    per_example: Callable        # (log_p, log_q, **options) -> surrogate per example (...)
+    per_example: Callable        # the surrogate per example (see the module docstring)
     signals: Callable | None     # (log_w, **options) -> learning signals (..., K), if any
     min_k: int
-    unbiased: bool
+    unbiased: bool               # for its objective, for every parameter
     label: str
     colour: str
     marker: str
-    linestyle: str
-    sampling: str = "independent"   # "independent" samples, or "antithetic" pairs
+    linestyle: object
+    objective: str = "L^K"       # a key of OBJECTIVES
+    sampling: str = "independent"   # "independent" samples, "antithetic" pairs, or "relaxed"
+    needs_model: bool = False    # per_example takes (model, params, x, k, rng)
+    even_k: bool = False         # K must be even (antithetic pairs)
     state: Callable | None = None   # (n_inputs, rng, dtype) -> training-time state, if any
+
+    def objective_k(self, k):
+        """The K' of the bound L^K' whose gradient this estimator estimates at cost K."""
+        return OBJECTIVES[self.objective](k)
 
 
 ESTIMATORS: dict[str, Estimator] = {}
 
 
 def register_surrogate(name, *, label, colour, marker, linestyle, min_k=1, unbiased=True,
-                       sampling="independent", state=None, signals=None):
+                       objective="L^K", sampling="independent", state=None, signals=None,
+                       needs_model=False, even_k=False):
     """Decorator: register `function(log_p, log_q, **options)` as estimator `name`."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {tuple(OBJECTIVES)}, got {objective!r}")
+
     def add(function):
         ESTIMATORS[name] = Estimator(name, function, signals, min_k, unbiased, label, colour,
-                                     marker, linestyle, sampling, state)
+                                     marker, linestyle, objective, sampling, needs_model, even_k,
+                                     state)
         return function
     return add
+
+
+def register_model_estimator(name, **fields):
+    """Decorator: register `function(model, params, x, k, rng, **options)` as estimator `name`."""
+    return register_surrogate(name, needs_model=True, **fields)
 
 
 def register_signals(name, **fields):
@@ -117,14 +145,148 @@ def reweighted_wake_sleep(log_p, log_q):
     return getval(bound_estimate(log_p - log_q)) + wake - getval(wake)
 
 
+@register_surrogate("rloo", label="RLOO (ELBO)", colour="#CC79A7", marker="P",
+                    linestyle=(0, (3, 1, 1, 1, 1, 1)), min_k=2, objective="ELBO")
+def reinforce_leave_one_out(log_p, log_q):
+    """REINFORCE leave-one-out (Kool, van Hoof & Welling 2019) for the ELBO from K
+    independent samples, with l_j = log p(x, h_j) - log q(h_j | x):
+    (1/K) sum_j [(l_j - mean_{i != j} l_i) grad log q(h_j | x) + grad l_j].
+    VIMCO-arithmetic is the same construction for L^K: its baseline is the (K-1)-sample
+    L-hat of the others where RLOO's is the mean of their l_i. Value: mean_j l_j."""
+    log_w = log_p - log_q
+    k = onp.shape(log_q)[-1]
+    w = getval(log_w)
+    signals = (w - (onp.sum(w, axis=-1, keepdims=True) - w) / (k - 1)) / k
+    return np.mean(log_w, axis=-1) + np.sum(signals * (log_q - getval(log_q)), axis=-1)
+
+
+def log_variance_loss(log_p, log_q):
+    """VarGrad's loss (Richter et al. 2020): the sample variance over the K samples (drawn
+    from q, held fixed) of log q(h_j | x) - log p(x, h_j), per example."""
+    d = log_q - log_p
+    k = onp.shape(d)[-1]
+    return np.sum((d - np.mean(d, axis=-1, keepdims=True)) ** 2, axis=-1) / (k - 1)
+
+
+@register_surrogate("vargrad", label="VarGrad (ELBO)", colour="#CC79A7", marker="X",
+                    linestyle=":", min_k=2, objective="ELBO")
+def vargrad(log_p, log_q):
+    """VarGrad (Richter et al. 2020): the proposal descends the log-variance loss, whose
+    gradient -1/2 grad_phi loss = (1/(K-1)) sum_j (l_j - mean l) grad log q(h_j | x) is
+    RLOO's score term (l_j - mean_{i != j} l_i = K/(K-1) (l_j - mean l)), an unbiased
+    estimate of grad_phi ELBO; the model ascends the ELBO estimate. Value: mean_j l_j."""
+    loss = log_variance_loss(getval(log_p), log_q)
+    return np.mean(log_p - getval(log_q), axis=-1) - 0.5 * (loss - getval(loss))
+
+
+def _pairs(model, params, x, k, rng):
+    """The proposal's logits a (B, 1, H) and K/2 antithetic pairs of samples (B, K, H): sample
+    j < K/2 is [u < sigmoid(a)] and sample K/2 + j is [1 - u < sigmoid(a)], one u for both."""
+    logits = model.proposal_logits(params, x)[:, None, :]
+    u = Antithetic(rng).random((len(x), k, onp.shape(logits)[-1]))
+    return logits, (u < sigmoid(getval(logits))).astype(onp.result_type(getval(logits)))
+
+
+def _disarm_weights(logits, b, f_b, f_anti):
+    """DisARM's factor for each pair and unit (Dong, Mnih & Tucker 2020, eq. 9): the estimate
+    of d E[f] / d a is 1/2 (f(b) - f(b~)) (-1)^{b~} [b != b~] sigmoid(|a|), for b = [u <
+    sigmoid(a)], b~ = [1 - u < sigmoid(a)]."""
+    half = onp.shape(b)[-2] // 2
+    first, anti = b[..., :half, :], b[..., half:, :]
+    return (0.5 * (f_b - f_anti)[..., None] * (first != anti) * (-1.0) ** anti
+            * sigmoid(onp.abs(getval(logits))))
+
+
+@register_model_estimator("disarm", label="DisARM (ELBO)", colour="#882255", marker="*",
+                          linestyle="--", min_k=2, even_k=True, objective="ELBO",
+                          sampling="antithetic")
+def disarm(model, params, x, k, rng):
+    """DisARM for the ELBO of a factorised Bernoulli proposal with logits a, averaged over
+    K/2 antithetic pairs (a pair costs two model evaluations): the proposal gets
+    sum_units DisARM factor * grad a (see _disarm_weights, f = log p - log q), the model
+    the mean of grad log p(x, h) over the K samples. Value: the mean of f (an ELBO estimate)."""
+    logits, b = _pairs(model, params, x, k, rng)
+    log_p, log_q = model.relaxed_log_weights(params, x, b)
+    f = getval(log_p - log_q)
+    weights = _disarm_weights(logits, b, f[:, :k // 2], f[:, k // 2:])
+    proposal = np.sum(weights * (logits - getval(logits)), axis=(1, 2)) / (k // 2)
+    return np.mean(log_p - getval(log_q), axis=-1) + proposal
+
+
+@register_model_estimator("disarm-iw", label="DisARM (L^(K/2))", colour="#882255",
+                          marker="h", linestyle="-.", min_k=2, even_k=True,
+                          objective="L^(K/2)", sampling="antithetic")
+def disarm_importance_weighted(model, params, x, k, rng):
+    """Local DisARM for the multi-sample bound L^(K/2) (Dong, Mnih & Tucker 2020, section 4):
+    the first sample of each pair enters L-hat(h^{1:K/2}); pair j's unit factor uses
+    f(b) - f(b~) = L-hat(h^{1:K/2}) - L-hat with sample j swapped for its partner b~_j; both
+    parts also get the gradient of L-hat(h^{1:K/2}) with the samples held fixed (the weights
+    term). Value: L-hat(h^{1:K/2})."""
+    logits, b = _pairs(model, params, x, k, rng)
+    log_p, log_q = model.relaxed_log_weights(params, x, b)
+    half = k // 2
+    l_first = getval(log_p - log_q)[:, :half]
+    l_anti = getval(log_p - log_q)[:, half:]
+    lhat = bound_estimate(l_first)
+    swapped = onp.where(onp.eye(half, dtype=bool), l_anti[:, None, :], l_first[:, None, :])
+    weights = _disarm_weights(logits, b, lhat[:, None], bound_estimate(swapped))
+    proposal = np.sum(weights * (logits - getval(logits)), axis=(1, 2))
+    # L-hat with the samples held fixed also depends on the proposal, through -log q: for the
+    # multi-sample bound that term's mean, -E[sum_j w~_j grad log q(h_j | x)], is not zero
+    return bound_estimate(log_p[:, :half] - log_q[:, :half]) + proposal
+
+
+def _relaxed(model, params, x, k, rng, temperature):
+    """Binary Concrete samples z = sigmoid((a + log u - log(1 - u)) / temperature), (B, K, H),
+    differentiable in the proposal's logits a (Maddison, Mnih & Teh 2017; Jang et al. 2017)."""
+    finite(temperature, "temperature")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    logits = model.proposal_logits(params, x)[:, None, :]
+    u = onp.clip(sampler(rng).random((len(x), k, onp.shape(logits)[-1])), 1e-12, 1 - 1e-12)
+    return sigmoid((logits + onp.log(u) - onp.log1p(-u)) / temperature)
+
+
+@register_model_estimator("concrete", label="Concrete relaxation", colour="#999933",
+                          marker="d", linestyle=(0, (1, 1)), min_k=1, unbiased=False,
+                          sampling="relaxed")
+def concrete(model, params, x, k, rng, temperature=0.5):
+    """The relaxation's estimator of grad L^K: autograd's gradient of L-hat evaluated at K
+    binary Concrete samples z in (0, 1) (the Bernoulli formulas of log p and log q applied to
+    non-binary z), through z. Biased: its mean is the gradient of E[L-hat(z)], not of L^K;
+    the bias shrinks as the temperature falls, the variance grows. Value: L-hat(z)."""
+    z = _relaxed(model, params, x, k, rng, temperature)
+    return bound_estimate(np.subtract(*model.relaxed_log_weights(params, x, z)))
+
+
+@register_model_estimator("straight-through", label="straight-through Concrete",
+                          colour="#999933", marker="v", linestyle=(0, (5, 2)), min_k=1,
+                          unbiased=False, sampling="relaxed")
+def straight_through(model, params, x, k, rng, temperature=0.5):
+    """Straight-through (Bengio et al. 2013; Jang et al. 2017): L-hat at the binary samples
+    b = [z > 1/2] (which are exact draws from q), differentiated as if b were z. The model
+    part is then exactly L-hat's weights term (unbiased); the proposal part is biased at
+    every temperature. Value: L-hat(b)."""
+    z = _relaxed(model, params, x, k, rng, temperature)
+    hard = (getval(z) > 0.5).astype(onp.result_type(getval(z)))
+    return bound_estimate(np.subtract(*model.relaxed_log_weights(params, x,
+                                                                  z + (hard - getval(z)))))
+
+
 # -- Public functions --------------------------------------------------------------------------
 def _check_options(estimator, options):
-    allowed = set(inspect.signature(estimator.per_example).parameters) - {"log_p", "log_q",
-                                                                           "log_w"}
+    allowed = set(inspect.signature(estimator.per_example).parameters) - {
+        "log_p", "log_q", "log_w", "model", "params", "x", "k", "rng"}
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(f"method {estimator.name!r} takes no option {', '.join(sorted(unknown))}"
                          f" (its options: {', '.join(sorted(allowed)) or 'none'})")
+
+
+def _check_k(estimator, k):
+    if k < estimator.min_k or (estimator.even_k and k % 2):
+        rule = "an even K >= 2 (pairs)" if estimator.even_k else f"K >= {estimator.min_k}"
+        raise ValueError(f"method {estimator.name!r} needs {rule}, got K = {k}")
 
 
 def learning_signals(log_w, method, **options):
@@ -145,27 +307,49 @@ def surrogate_per_example(log_p, log_q, method="vimco", **options):
     fixed; either may be traced by autograd. Options: `baseline` (C(x), shape (...) or a
     scalar), `centre` and `scale` for "nvil"."""
     estimator = get(method)
+    if estimator.needs_model:
+        raise ValueError(f"method {method!r} needs the model, not only log-weights: use "
+                         "objective_per_example(model, params, x, k, rng, method)")
     _check_options(estimator, options)
     log_p, log_q = log_weight_pair(log_p, log_q, estimator.min_k)
     return estimator.per_example(log_p, log_q, **options)
 
 
+def objective_per_example(model, params, x, k, rng, method="vimco", **options):
+    """The surrogate per example (B,) of `method` on K fresh samples for each row of x: its
+    autograd gradient is the estimator. `model` is a model module (models.py), or, for the
+    estimators that need only log-weights, its log_weights function."""
+    estimator = get(method)
+    _check_k(estimator, k)
+    if estimator.needs_model:
+        if not hasattr(model, "proposal_logits"):
+            raise ValueError(f"method {method!r} needs a model with a factorised proposal "
+                             "(proposal_logits, relaxed_log_weights; see models.py), such as "
+                             "the sbn module with one latent layer")
+        _check_options(estimator, options)
+        return estimator.per_example(model, params, x, k, rng, **options)
+    log_weights = model if callable(model) else model.log_weights
+    return surrogate_per_example(*log_weights(params, x, k, rng), method, **options)
+
+
 def surrogate(log_p, log_q, method="vimco", **options):
-    """Batch-mean surrogate: autograd's gradient of it is the chosen estimator of the
-    gradient of the batch-mean L^K; its value is the batch-mean L-hat."""
+    """Batch-mean surrogate for samples held fixed: autograd's gradient of it is the chosen
+    estimator of the gradient of the batch mean of its objective (L^K for most)."""
     return np.mean(surrogate_per_example(log_p, log_q, method, **options))
 
 
 class Stateless:
     """The training-time view of an estimator that carries no state (every one but NVIL):
     no extra parameters, an objective that is its surrogate, nothing to update. NVIL's state
-    (nvil.NVIL) has the same interface; training.train uses only this interface."""
+    (nvil.NVIL) has the same interface; training.train uses only this interface:
+    objective(model, params, x, k, rng, extra) is the surrogate per example on fresh samples,
+    `extra` the state's own trainable parameters (`params`); update() follows each step."""
 
-    def __init__(self, method):
-        self.method, self.params = method, {}
+    def __init__(self, method, options=None):
+        self.method, self.options, self.params = method, options or {}, {}
 
-    def objective(self, log_p, log_q, x, params):
-        return surrogate_per_example(log_p, log_q, self.method)
+    def objective(self, model, params, x, k, rng, extra):
+        return objective_per_example(model, params, x, k, rng, self.method, **self.options)
 
     def update(self):
         pass
@@ -177,7 +361,11 @@ class Stateless:
         pass
 
 
-def training_state(method, n_inputs, rng, dtype=np.float64):
-    """What training carries along for `method`: nvil.NVIL or a Stateless."""
+def training_state(method, n_inputs, rng, dtype=np.float64, options=None):
+    """What training carries along for `method` (with its `options`, e.g. a temperature):
+    nvil.NVIL or a Stateless."""
     estimator = get(method)
-    return estimator.state(n_inputs, rng, dtype) if estimator.state else Stateless(method)
+    if estimator.state:
+        return estimator.state(n_inputs, rng, dtype)
+    _check_options(estimator, options or {})
+    return Stateless(method, options)

@@ -20,6 +20,7 @@ import argparse
 import concurrent.futures
 import datetime
 import hashlib
+import inspect
 import json
 import multiprocessing
 import os
@@ -38,13 +39,16 @@ from .speed import reuse_freed_memory
 from .storage import atomic_savez, atomic_write_json, load_npz
 from .training import evaluate_bound, train
 
-# each task: its model's log_weights function and default layer sizes
-TASKS = {"generative": (sbn.log_weights, "784,200,200,200"),
-         "structured": (conditional_sbn.log_weights, "392,200,200,392")}
+# each task: its model and default layer sizes
+TASKS = {"generative": (sbn, "784,200,200,200"),
+         "structured": (conditional_sbn, "392,200,200,392")}
 # the options that make up a run's configuration (all of them can change its numbers)
 CONFIG = ("task", "method", "k", "proposal", "sizes", "steps", "time_budget", "seed", "source",
           "train_size", "batch_size", "step_size", "eval_every", "eval_k", "valid_size",
           "select", "test_k", "test_size")
+# options added later: part of a configuration (and its key) only when set, so that the runs
+# stored before they existed keep their keys
+OPTIONAL = ("temperature",)
 
 
 def config_of(args):
@@ -53,12 +57,15 @@ def config_of(args):
     config = {name: getattr(args, name) for name in CONFIG}
     if config["task"] != "structured":
         config["proposal"] = None
+    config.update({name: getattr(args, name) for name in OPTIONAL
+                   if getattr(args, name, None) is not None})
     return config
 
 
 def config_key(config):
     """A short hash of the whole configuration: equal keys, equal configurations."""
-    text = json.dumps({name: config[name] for name in CONFIG}, sort_keys=True)
+    text = json.dumps({name: config.get(name) for name in CONFIG + OPTIONAL
+                       if name in CONFIG or config.get(name) is not None}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -135,7 +142,7 @@ def provenance(command, commit, seconds, resumed_at):
 def run(config, out_dir, command, commit, save_params=True, checkpoint_every=500, quiet=False):
     """Train one configuration (resuming from its checkpoint if there is one) and write its
     results; returns the results dict."""
-    log_weights, _ = TASKS[config["task"]]
+    model, _ = TASKS[config["task"]]
     reuse_freed_memory()   # a process-wide malloc setting, for speed (speed.py)
     started = time.perf_counter()
     path = os.path.join(out_dir, run_name(config))
@@ -144,15 +151,17 @@ def run(config, out_dir, command, commit, save_params=True, checkpoint_every=500
               for s in ("train", "valid", "test")}
     train_x = splits["train"][:config["train_size"]]
     rng = onp.random.default_rng(config["seed"])
+    options = {name: config[name] for name in OPTIONAL if config.get(name) is not None}
     params, history = train(
-        log_weights, init_params(config), train_x, method=config["method"], k=config["k"],
+        model, init_params(config), train_x, method=config["method"], k=config["k"],
         steps=config["steps"], rng=rng, batch_size=config["batch_size"],
         step_size=config["step_size"], valid_x=splits["valid"][:config["valid_size"]],
         eval_every=config["eval_every"], eval_k=config["eval_k"],
         time_budget=config["time_budget"], progress=not quiet, checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every, keep_best=config["select"] == "best-valid")
+        checkpoint_every=checkpoint_every, keep_best=config["select"] == "best-valid",
+        options=options)
     test_x = splits["test"][:config["test_size"]]
-    test_bound = evaluate_bound(log_weights, params, test_x, config["test_k"], rng)
+    test_bound = evaluate_bound(model, params, test_x, config["test_k"], rng)
     result = {"config": config, "key": config_key(config), "history": thinned(history),
               "final": {"test_bound": test_bound, "test_k": config["test_k"],
                         "test_size": len(test_x), "steps_done": history["steps"][-1],
@@ -209,7 +218,10 @@ def parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", choices=sorted(TASKS))
     p.add_argument("--method", default="vimco", choices=list(estimators.ESTIMATORS))
-    p.add_argument("--k", type=positive_int, default=5, help="samples per input")
+    p.add_argument("--k", type=positive_int, default=5,
+                   help="samples per input: model evaluations (a DisARM pair costs two)")
+    p.add_argument("--temperature", type=positive_float,
+                   help="relaxations (concrete, straight-through): the Concrete temperature")
     p.add_argument("--proposal", default="learned", choices=["learned", "prior"],
                    help="structured task: learned q(h | top, bottom) or the prior p(h | top)")
     p.add_argument("--sizes", type=sizes, help="layer sizes, visible first (default: task's)")
@@ -247,6 +259,22 @@ def parser():
     return p
 
 
+def check_method(p, args, method, k):
+    """Refuse, before any training, a method the task's model or K cannot serve."""
+    estimator = estimators.get(method)
+    if k < estimator.min_k or (estimator.even_k and k % 2):
+        p.error(f"--k: method {method!r} needs "
+                + ("an even K (pairs)" if estimator.even_k else f"K >= {estimator.min_k}"))
+    if estimator.needs_model and (args.task != "generative" or len(args.sizes.split(",")) != 2):
+        p.error(f"--method: {method!r} needs a factorised proposal: the generative task with "
+                "one latent layer (--sizes 784,H)")
+    takes_temperature = "temperature" in inspect.signature(estimator.per_example).parameters
+    if (args.temperature is not None) != takes_temperature and not args.sweep:
+        p.error("--temperature is for the relaxations (concrete, straight-through) only"
+                if args.temperature is not None else
+                f"--temperature: method {method!r} needs a temperature")
+
+
 def sweep_configs(args, p):
     """Every configuration of the sweep (VIMCO and others with a minimum K skip smaller K)."""
     proposals = args.proposals.split(",") if args.task == "structured" else [args.proposal]
@@ -255,14 +283,20 @@ def sweep_configs(args, p):
         for method in args.methods.split(","):
             if method not in estimators.ESTIMATORS:
                 p.error(f"--methods: {method!r} is not one of {list(estimators.ESTIMATORS)}")
+            estimator = estimators.get(method)
+            temperature = (args.temperature if "temperature" in
+                           inspect.signature(estimator.per_example).parameters else None)
             for k in (positive_int(k) for k in args.ks.split(",")):
-                if k < estimators.get(method).min_k:
+                if k < estimator.min_k or (estimator.even_k and k % 2):
                     print(f"skipping {method} with K={k}: it needs "
-                          f"K >= {estimators.get(method).min_k}", file=sys.stderr)
+                          + ("an even K" if estimator.even_k else f"K >= {estimator.min_k}"),
+                          file=sys.stderr)
                     continue
+                check_method(p, args, method, k)
                 for s in (seed(s) for s in args.seeds.split(",")):
                     one = argparse.Namespace(**{**vars(args), "method": method, "k": k,
-                                                "proposal": proposal, "seed": s})
+                                                "proposal": proposal, "seed": s,
+                                                "temperature": temperature})
                     configs.append(config_of(one))
     return configs
 
@@ -270,8 +304,8 @@ def sweep_configs(args, p):
 def command_for(config, args):
     """The command line that runs exactly this configuration."""
     words = ["python", "-m", "vimco_edu.experiments", config["task"]]
-    for name in CONFIG[1:]:
-        value = config[name]
+    for name in CONFIG[1:] + OPTIONAL:
+        value = config.get(name)
         if value is not None and not (name == "proposal" and config["task"] != "structured"):
             words += [f"--{name.replace('_', '-')}", str(value)]
     words += ["--out-dir", args.out_dir, "--quiet"]
@@ -307,8 +341,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.sizes = args.sizes or TASKS[args.task][1]
     args.out_dir = args.out_dir or os.path.join("notebooks", "results", args.task)
-    if args.k < estimators.get(args.method).min_k and not args.sweep:
-        p.error(f"--k: method {args.method!r} needs K >= {estimators.get(args.method).min_k}")
+    if not args.sweep:
+        check_method(p, args, args.method, args.k)
     command = "python -m vimco_edu.experiments " + shlex.join(argv)
     commit = git_commit()  # now, while the code this process runs is what HEAD holds
     if not args.sweep:

@@ -13,6 +13,11 @@ arrays. Training, evaluation, diagnostics and the exact tools rely on this much:
   log p (diagnostics.proposal_mask, and the split of a gradient into its proposal and model
   parts, rely on this). A model whose proposal has no parameters (the conditional prior)
   has no "rec".
+- A model whose proposal is one layer of independent Bernoulli units (a factorised proposal:
+  sbn with one latent layer) also provides proposal_logits(params, x) -> the logits a (B, H)
+  of q(h | x), and relaxed_log_weights(params, x, h) -> (log p, log q) for given latents h
+  (B, k, H), differentiable in h, which may be relaxed (in (0, 1)). Estimators that build
+  their own samples (DisARM's antithetic pairs, Concrete relaxations) use these.
 - Small models also provide enumerate_log_pq(params, x) -> (log p(x, h), log q(h | x)) for
   every latent configuration h, two arrays of shape (C,), for one input x (exact.py).
 

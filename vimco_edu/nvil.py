@@ -82,19 +82,21 @@ class NVIL:
     the model), and the running statistics `stats` (c starts at 0, v at 1). It has the
     interface of estimators.Stateless, which training.train uses for every estimator.
 
-    objective(log_p, log_q, x, params) is what training ascends for one minibatch, per example:
-    the NVIL surrogate plus the baseline's regression; update() then moves the running
-    statistics with that minibatch's residuals, after the optimiser step."""
+    objective(model, params, x, k, rng, psi) is what training ascends for one minibatch, per
+    example, on K fresh samples: the NVIL surrogate plus the baseline's regression (psi: the
+    baseline network's parameters); update() then moves the running statistics with that
+    minibatch's residuals, after the optimiser step."""
 
     def __init__(self, n_inputs, rng, dtype=np.float64):
         self.params = init_baseline(n_inputs, rng, dtype=dtype)
         self.stats = {"centre": 0.0, "variance": 1.0}
         self._residuals = None
 
-    def objective(self, log_p, log_q, x, params):
-        log_p, log_q = log_weight_pair(log_p, log_q)
+    def objective(self, model, params, x, k, rng, psi):
+        log_weights = model if callable(model) else model.log_weights
+        log_p, log_q = log_weight_pair(*log_weights(params, x, k, rng))
         lhat = bound_estimate(log_p - log_q)
-        baseline = baseline_value(params, x)
+        baseline = baseline_value(psi, x)
         self._residuals = getval(lhat) - getval(baseline)
         centre, scale = self.stats["centre"], signal_scale(self.stats)
         signals = learning_signals(getval(log_p - log_q), baseline, centre, scale)

@@ -13,7 +13,8 @@ import autograd.numpy as np
 import numpy as onp
 
 from .checks import binary_data, generator, positive_int, sampler
-from .layers import affine, as_rows, bernoulli_chain, per_input, sigmoid
+from .layers import (affine, as_rows, bernoulli_chain, bernoulli_log_prob_reference, per_input,
+                     sigmoid)
 from .models import init_layers
 
 
@@ -70,6 +71,30 @@ def log_weights(params, x, k, rng):
     k, rng = positive_int(k, "k"), sampler(rng)
     latents, log_q = _recognise(params, x, k, rng)
     return _log_joint(params, x, latents), log_q
+
+
+def proposal_logits(params, x):
+    """The logits a (B, H) of the factorised proposal q(h | x) = prod_u Bern(h_u; sigmoid(a_u))
+    of an SBN with one latent layer (models.py: the factorised-proposal hook)."""
+    if len(params["rec"]) != 1:
+        raise ValueError("proposal_logits needs an SBN with one latent layer (a factorised "
+                         f"proposal); this one has {len(params['rec'])}")
+    x = binary_data(x, "x", width=sbn_sizes(params)[0])
+    return affine(params["rec"][0], x)
+
+
+def relaxed_log_weights(params, x, latents):
+    """log p(x, h) and log q(h | x), (B, k) each, for given latents h (B, k, H) of a one-layer
+    SBN, by the plain Bernoulli formula sum v a - softplus(a) at every layer: for binary h
+    they equal log_weights'; for h in (0, 1) (relaxed samples) they are the formulas'
+    continuous extension; differentiable in the parameters and in h."""
+    logits = proposal_logits(params, x)[:, None, :]
+    log_q = bernoulli_log_prob_reference(logits, latents)
+    gen = params["gen"][0]
+    log_p = (bernoulli_log_prob_reference(params["prior"], latents)
+             + bernoulli_log_prob_reference(np.matmul(latents, gen["W"]) + gen["b"],
+                                            x[:, None, :]))
+    return log_p, log_q
 
 
 def sample(params, n, rng):

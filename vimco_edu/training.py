@@ -1,8 +1,8 @@
 """Training with Adam on a minibatch surrogate, held-out evaluation of the bound, and
 checkpoints from which an interrupted run continues to the same result.
 
-A model is any function log_weights(params, x, k, rng) -> (log p, log q), each (B, k)
-(see models.py for the whole contract)."""
+A model is a module such as sbn (models.py gives the contract), or, for estimators that need
+only log-weights, its function log_weights(params, x, k, rng) -> (log p, log q), each (B, k)."""
 import json
 import os
 import sys
@@ -15,15 +15,16 @@ from autograd.misc import flatten
 from . import estimators
 from .bounds import bound_estimate
 from .checks import binary_data, generator, positive_int
-from .sampling import Antithetic
 from .speed import value_and_grad_of_tree
 from .storage import atomic_savez, load_npz
 
 
-def evaluate_bound(log_weights, params, x, k, rng, max_rows=200_000):
+def evaluate_bound(model, params, x, k, rng, max_rows=200_000):
     """Mean over the rows of x of L-hat with k samples each: an estimate of the mean L^k,
     a lower bound on the mean log-likelihood that tightens with k. Rows are processed
-    in chunks so that at most `max_rows` samples are held at once."""
+    in chunks so that at most `max_rows` samples are held at once. `model`: a model module
+    or its log_weights function."""
+    log_weights = model if callable(model) else model.log_weights
     rng = generator(rng)
     k = positive_int(k, "k")
     if len(x) == 0:
@@ -67,12 +68,13 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
+def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
           batch_size=24, step_size=1e-3, valid_x=None, eval_every=None, eval_k=100,
           time_budget=None, progress=True, checkpoint=None, checkpoint_every=500,
-          keep_best=False):
-    """Maximise the mean K-sample bound with Adam, using the estimator `method` (a name in
-    estimators.ESTIMATORS; NVIL's baseline network trains alongside the model).
+          keep_best=False, options=None):
+    """Train `model` (a module such as sbn, or its log_weights function) with Adam, using the
+    estimator `method` (a name in estimators.ESTIMATORS, with its `options`, e.g. a
+    temperature; NVIL's baseline network trains alongside the model) on K samples per input.
 
     Runs `steps` updates (or stops after `time_budget` seconds of training), evaluating
     the held-out bound with `eval_k` samples on `valid_x` every `eval_every` steps and at
@@ -89,6 +91,8 @@ def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=
     rng = generator(rng)
     steps = positive_int(steps, "steps")
     k = positive_int(k, "k", minimum=estimator.min_k)
+    if estimator.even_k and k % 2:
+        raise ValueError(f"method {method!r} uses antithetic pairs: k must be even, got {k}")
     batch_size = positive_int(batch_size, "batch_size")
     eval_k = positive_int(eval_k, "eval_k")
     if not (isinstance(step_size, (int, float)) and step_size > 0):
@@ -107,8 +111,8 @@ def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=
         raise ValueError("keep_best selects parameters by their held-out bound: pass valid_x")
     checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
 
-    state = estimators.training_state(method, train_x.shape[1], rng, dtype=train_x.dtype)
-    sampler = Antithetic(rng) if estimator.sampling == "antithetic" else rng
+    state = estimators.training_state(method, train_x.shape[1], rng, dtype=train_x.dtype,
+                                      options=options)
     flat, unflatten = flatten({"model": params, "estimator": state.params})
     run = {"step": 0, "cursor": 0, "elapsed": 0.0, "flat": flat, "best": flat,
            "m": onp.zeros_like(flat),
@@ -120,8 +124,8 @@ def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=
         run = _resume(checkpoint, run, rng, state)
 
     def objective(trainable, batch):
-        log_p, log_q = log_weights(trainable["model"], batch, k, sampler)
-        return np.mean(state.objective(log_p, log_q, batch, trainable["estimator"]))
+        return np.mean(state.objective(model, trainable["model"], batch, k, rng,
+                                       trainable["estimator"]))
     value_and_gradient = value_and_grad_of_tree(objective)
     history, bar = run["history"], _Progress(steps, progress)
     flat, best, m, v, order, cursor, elapsed = (
@@ -144,7 +148,7 @@ def train(log_weights, params, train_x, *, method="vimco", k=5, steps=1000, rng=
         history["train_bound"].append(float(value))
         out_of_time = time_budget is not None and elapsed >= time_budget
         if valid_x is not None and (step % eval_every == 0 or step == steps or out_of_time):
-            bound = evaluate_bound(log_weights, unflatten(flat)["model"], valid_x, eval_k, rng)
+            bound = evaluate_bound(model, unflatten(flat)["model"], valid_x, eval_k, rng)
             history["eval_step"].append(step)
             history["eval_seconds"].append(elapsed)
             history["eval_bound"].append(bound)
