@@ -213,7 +213,7 @@ def disarm(model, params, x, k, rng):
     return np.mean(log_p - getval(log_q), axis=-1) + proposal
 
 
-@register_model_estimator("disarm-iw", label="DisARM (L^(K/2))", colour="#882255",
+@register_model_estimator("disarm-iw", label="DisARM (multi-sample)", colour="#882255",
                           marker="h", linestyle="-.", min_k=2, even_k=True,
                           objective="L^(K/2)", sampling="antithetic")
 def disarm_importance_weighted(model, params, x, k, rng):
@@ -260,7 +260,7 @@ def concrete(model, params, x, k, rng, temperature=0.5):
 
 
 @register_model_estimator("straight-through", label="straight-through Concrete",
-                          colour="#999933", marker="v", linestyle=(0, (5, 2)), min_k=1,
+                          colour="#999933", marker="<", linestyle=(0, (5, 2)), min_k=1,
                           unbiased=False, sampling="relaxed")
 def straight_through(model, params, x, k, rng, temperature=0.5):
     """Straight-through (Bengio et al. 2013; Jang et al. 2017): L-hat at the binary samples
