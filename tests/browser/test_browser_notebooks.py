@@ -122,19 +122,19 @@ def test_course_command_prints_a_url_that_opens_the_start_notebook(page, tmp_pat
     assert jupyter[0] == ".venv/bin/jupyter", jupyter
     copy_notebooks(REPO / "notebooks", tmp_path / "root" / "notebooks")
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", *jupyter[1:], "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", "--ServerApp.port_retries=0"],
-        cwd=tmp_path / "root", env=isolated_env(tmp_path / "state"), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    log = tmp_path / "jupyter.log"   # a file, not a pipe: an unread pipe would fill and block it
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", *jupyter[1:], "--no-browser", "--ip=127.0.0.1",
+             f"--port={port}", "--ServerApp.port_retries=0"],
+            cwd=tmp_path / "root", env=isolated_env(tmp_path / "state"), stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        printed, deadline = [], time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            printed.append(proc.stdout.readline())
-            url = re.search(rf"http://127\.0\.0\.1:{port}/\S+", printed[-1])
-            if url:
-                break
-        assert url, "the course command printed no URL:\n" + "".join(printed)
+        url, deadline = None, time.monotonic() + 120
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            url = re.search(rf"http://127\.0\.0\.1:{port}/\S+", log.read_text())
+        assert url, "the course command printed no URL:\n" + log.read_text()
         page.goto(url.group(0), wait_until="domcontentloaded")
         # the start notebook, or JupyterLab's Launcher if the URL leads nowhere in particular
         page.wait_for_selector(".jp-Notebook .jp-Cell, .jp-Launcher", timeout=120_000)
@@ -143,5 +143,10 @@ def test_course_command_prints_a_url_that_opens_the_start_notebook(page, tmp_pat
             f"{url.group(0)} opens {tab.text_content()!r}, not the start notebook")
         assert "00 · Start here" in page.locator(".jp-Notebook").first.text_content()
     finally:
+        page.close()
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
