@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vimco_edu import vimco_signals
+from vimco_edu.estimators import learning_signals
 from vimco_edu.leave_one_out import log_sum_exp_others, vimco_signals_brute_force
 
 mpmath.mp.dps = 60
@@ -142,3 +143,15 @@ def test_bad_log_weights_raise(bad, error, words):
 def test_bad_mean_raises():
     with pytest.raises(ValueError, match="mean must be one of"):
         vimco_signals(np.zeros(3), mean="harmonic")
+
+
+@pytest.mark.parametrize("method, mean", [("vimco", "geometric"), ("vimco-arith", "arithmetic")])
+def test_registry_entries_use_their_own_fill_in(method, mean):
+    """Both fill-ins are unbiased, so the exact tests cannot tell them apart: check each
+    registered VIMCO's signals against the plain definition of its own mean."""
+    log_w = np.random.default_rng(7).normal(scale=3.0, size=(3, 5))
+    np.testing.assert_allclose(learning_signals(log_w, method),
+                               vimco_signals_brute_force(log_w, mean), atol=1e-12)
+    other = "arithmetic" if mean == "geometric" else "geometric"
+    gap = learning_signals(log_w, method) - vimco_signals_brute_force(log_w, other)
+    assert np.abs(gap).max() > 1e-3
