@@ -26,6 +26,7 @@ COURSE = [
     "04_vimco",
     "05_generative_sbn_mnist",
     "06_structured_prediction",
+    "07_estimator_landscape",
 ]
 ALLOWED_TOP_LEVEL = {
     "README.md", "requirements.txt", "pyproject.toml", ".gitignore",
