@@ -44,6 +44,10 @@ def test_stored_parameters_load_and_are_checked_against_the_configuration(tmp_pa
     params = experiments.load_params(STORED)
     probs, _ = sbn.sample(params, 4, np.random.default_rng(0))
     assert probs.shape == (4, 784) and np.all((probs >= 0) & (probs <= 1))
+    assert params["prior"].dtype == np.float32
+    in_float64 = experiments.load_params(STORED, dtype=np.float64)
+    assert in_float64["prior"].dtype == in_float64["rec"][0]["W"].dtype == np.float64
+    np.testing.assert_array_equal(in_float64["gen"][0]["W"], params["gen"][0]["W"])
     with open(STORED) as f:
         stored = json.load(f)
     stored["config"]["sizes"] = "784,30"          # a configuration of another size

@@ -75,26 +75,27 @@ def run_name(config):
             f"{config_key(config)}")
 
 
-def init_params(config):
+def init_params(config, dtype=onp.float32):
     sizes = [int(s) for s in config["sizes"].split(",")]
     if config["task"] == "generative":
-        return sbn.init_sbn(sizes, config["seed"], dtype=onp.float32)
+        return sbn.init_sbn(sizes, config["seed"], dtype=dtype)
     return conditional_sbn.init_conditional_sbn(sizes, config["seed"], config["proposal"],
-                                                dtype=onp.float32)
+                                                dtype=dtype)
 
 
-def load_params(result_json):
-    """Rebuild the trained parameters stored beside a results file (as float32), checking
-    that they are the size its configuration says."""
+def load_params(result_json, dtype=onp.float32):
+    """Rebuild the trained parameters stored beside a results file (as `dtype`: float32 for
+    speed, float64 where printed numbers must not depend on the CPU's kernels), checking that
+    they are the size its configuration says."""
     with open(result_json) as f:
         config = json.load(f)["config"]
-    flat_template, unflatten = flatten(init_params(config))
+    flat_template, unflatten = flatten(init_params(config, dtype))
     path = result_json[:-len(".json")] + ".npz"
     flat = load_npz(path, ["params"])["params"]
     if flat.shape != flat_template.shape:
         raise ValueError(f"{path} holds {flat.size} parameters, but the configuration in "
                          f"{result_json} (sizes {config['sizes']}) has {flat_template.size}")
-    return unflatten(flat.astype(onp.float32))
+    return unflatten(flat.astype(dtype))
 
 
 def load_results(folder, **where):
