@@ -13,6 +13,7 @@ the multisets they form (C(C+K-1, K) of them: 6,435 instead of 16.8 million for 
 each weighted by the number of tuples it stands for (sample_multisets)."""
 import itertools
 import math
+from types import SimpleNamespace
 
 import autograd.numpy as np
 import numpy as onp
@@ -135,33 +136,68 @@ def antithetic_outcomes(probs):
     return out
 
 
+def _binary_configurations(n_units):
+    """All 2^H binary vectors of H units, (2^H, H), the first unit the most significant bit."""
+    return (onp.arange(2 ** n_units)[:, None] >> onp.arange(n_units - 1, -1, -1) & 1).astype(float)
+
+
+def _stand_in_model(configurations):
+    """A model whose parameters hold, per row r of the input, the proposal's logits p["a"][r]
+    (H,) and log p(x, h) of every configuration h, p["lp"][r] (2^H,): at binary latents it
+    gives the same log p and log q as the real model does for one input x."""
+    index_of = 2 ** onp.arange(configurations.shape[1])[::-1]    # configuration -> its row
+
+    def relaxed_log_weights(p, xs, latents):
+        a = p["a"][:, None, :]
+        log_q = np.sum(latents * a - np.logaddexp(0.0, a), axis=-1)     # Bernoulli(sigmoid(a))
+        rows = onp.arange(len(latents))[:, None]
+        return p["lp"][rows, (latents @ index_of).astype(int)], log_q
+    return SimpleNamespace(proposal_logits=lambda p, xs: p["a"],
+                           relaxed_log_weights=relaxed_log_weights)
+
+
+def _pair_outcomes(logits, k):
+    """The multisets of the outcomes of K/2 antithetic pairs of units with these logits: the
+    uniforms producing each, (M, K/2, H), and each multiset's probability (M,)."""
+    pair = list(itertools.product(*antithetic_outcomes(1 / (1 + onp.exp(-logits)))))
+    pair_prob = onp.array([math.prod(p for p, _ in outcome) for outcome in pair])
+    pair_u = onp.array([[u for _, u in outcome] for outcome in pair])
+    rows, log_orderings = sample_multisets(len(pair), k // 2)
+    return pair_u[rows], onp.exp(log_orderings) * onp.prod(pair_prob[rows], axis=1)
+
+
 def exact_antithetic_moments(model, params, x, k, method, **options):
     """Exact mean and variance of an antithetic-pair estimator's gradient (DisARM) for one
-    input x of a model with a factorised proposal, by enumerating the outcomes of its K/2
-    pairs (3^H per pair, see antithetic_outcomes), and the gradient of the exact objective it
-    follows. Each outcome's gradient is the estimator's own, computed on uniforms that
-    produce it (sampling.Fixed). Returns a dict as exact_gradient_moments does."""
+    input x of a model with a factorised proposal, from every multiset of outcomes of its K/2
+    pairs (_pair_outcomes), and the gradient of the exact objective it follows; a dict as
+    exact_gradient_moments returns ("per_tuple": one row per multiset of outcomes).
+
+    One backward pass for all outcomes: an outcome's estimate depends on the parameters only
+    through the H logits a and the 2^H numbers log p(x, h), so the estimator runs once on a
+    stand-in model whose parameters are those numbers, one copy per outcome, and the chain
+    rule (times their Jacobians) gives each outcome's gradient. Its reference, calling the
+    estimator on each outcome in turn, is in tests/test_estimators_exact.py."""
     flat, unflatten = flatten(params)
     x = onp.asarray(x, dtype=float)[None]
     logits = onp.asarray(model.proposal_logits(params, x))[0]
-    units = antithetic_outcomes(1 / (1 + onp.exp(-logits))) * (k // 2)
-    if math.prod(len(unit) for unit in units) > MAX_TUPLES // 64:
-        raise ValueError(f"{math.prod(len(unit) for unit in units)} outcomes is too many to "
-                         "enumerate here; use fewer pairs or Monte Carlo")
+    configurations = _binary_configurations(len(logits))
 
-    def estimate(f, u):
-        return np.sum(objective_per_example(model, unflatten(f), x, k, Fixed(u), method,
-                                            **options))
-    gradient = grad(estimate)
-    per_outcome, prob = [], []
-    for choice in itertools.product(*units):
-        prob.append(math.prod(p for p, _ in choice))
-        u = onp.array([u for _, u in choice]).reshape(1, k // 2, len(logits))
-        per_outcome.append(gradient(flat, u))
-    per_outcome, prob = onp.array(per_outcome), onp.array(prob)
+    def log_joints(f):                           # log p(x, h) of every configuration h
+        return model.relaxed_log_weights(unflatten(f), x, configurations[None])[0][0]
+    n = math.comb(3 ** len(logits) + k // 2 - 1, k // 2)      # at most: 3^H outcomes a pair
+    if n * (len(flat) + len(configurations)) > 16 * MAX_TUPLES:
+        raise ValueError(f"{n} outcomes of {k // 2} pairs, with {len(flat)} parameters, is too "
+                         "many to enumerate here; use fewer pairs or Monte Carlo")
+    uniforms, prob = _pair_outcomes(logits, k)
+    stand_in = {"a": onp.repeat(logits[None], len(prob), axis=0),
+                "lp": onp.repeat(onp.asarray(log_joints(flat))[None], len(prob), axis=0)}
+    g = grad(lambda p: np.sum(objective_per_example(
+        _stand_in_model(configurations), p, onp.zeros((len(prob), 1)), k, Fixed(uniforms),
+        method, **options)))(stand_in)
+    per_outcome = (g["a"] @ jacobian(lambda f: model.proposal_logits(unflatten(f), x)[0])(flat)
+                   + g["lp"] @ jacobian(log_joints)(flat))
     mean = prob @ per_outcome
     objective_k = get(method).objective_k(k)
-    log_p, log_q = (onp.asarray(a) for a in model.enumerate_log_pq(params, x[0]))
 
     def bound(f):
         return exact_bound(*model.enumerate_log_pq(unflatten(f), x[0]), objective_k)
