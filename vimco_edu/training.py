@@ -14,7 +14,7 @@ from autograd.misc import flatten
 
 from . import estimators
 from .bounds import bound_estimate
-from .checks import binary_data, generator, positive_int
+from .checks import binary_data, generator, positive_int, positive_number, probabilities
 from .speed import value_and_grad_of_tree
 from .storage import atomic_savez, load_npz
 
@@ -35,6 +35,24 @@ def evaluate_bound(model, params, x, k, rng, max_rows=200_000):
         log_p, log_q = log_weights(params, x[start:start + chunk], k, rng)
         total += float(onp.sum(bound_estimate(log_p - log_q)))
     return total / len(x)
+
+
+def step_schedule(step_size, decay=1.0, every=None):
+    """The step size at update i = 1, 2, ...: step_size * decay ** floor((i - 1) / every), a
+    staircase decay (as in zhusuan's SBN examples); constant with the defaults."""
+    step_size = positive_number(step_size, "step_size")
+    decay = positive_number(decay, "decay")
+    every = None if every is None else positive_int(every, "every")
+    if every is None:
+        return lambda i: step_size
+    return lambda i: step_size * decay ** ((i - 1) // every)
+
+
+def finite_bound(value, what, method):
+    """Stop a run whose bound has become NaN or infinite (it has diverged)."""
+    if not onp.isfinite(value):
+        raise FloatingPointError(f"{what} is {float(value)}: the {method} run diverged (try a "
+                                 "smaller step size); no result was stored")
 
 
 def adam_step(x, g, m, v, i, step_size, b1=0.9, b2=0.999, eps=1e-8):
@@ -71,7 +89,7 @@ class _Progress:
 def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
           batch_size=24, step_size=1e-3, valid_x=None, eval_every=None, eval_k=100,
           time_budget=None, progress=True, checkpoint=None, checkpoint_every=500,
-          keep_best=False, options=None):
+          keep_best=False, options=None, binarise_each_batch=False):
     """Train `model` (a module such as sbn, or its log_weights function) with Adam, using the
     estimator `method` (a name in estimators.ESTIMATORS, with its `options`, e.g. a
     temperature; NVIL's baseline network trains alongside the model) on K samples per input.
@@ -85,6 +103,11 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
     is a dict of plain lists and numbers (steps, seconds, train_bound, eval_step,
     eval_seconds, eval_bound, the estimator's final state, and selected_step).
 
+    `step_size` is a number or a schedule: a function of the step i = 1, 2, ... (e.g.
+    `step_schedule`). With binarise_each_batch, train_x holds grey levels in [0, 1] and every
+    minibatch is binarised afresh, pixel ~ Bernoulli(grey) (dynamic binarisation). A training
+    or held-out bound that is not finite stops the run with FloatingPointError.
+
     With keep_best, the parameters returned are those with the best held-out bound among the
     evaluations (model selection by early stopping); otherwise the last ones."""
     estimator = estimators.get(method)
@@ -95,11 +118,12 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
         raise ValueError(f"method {method!r} uses antithetic pairs: k must be even, got {k}")
     batch_size = positive_int(batch_size, "batch_size")
     eval_k = positive_int(eval_k, "eval_k")
-    if not (isinstance(step_size, (int, float)) and step_size > 0):
-        raise ValueError(f"step_size must be a positive number, got {step_size!r}")
+    if not callable(step_size):
+        step_size = positive_number(step_size, "step_size")
     if time_budget is not None and not time_budget > 0:
         raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
-    train_x = binary_data(train_x, "train_x")
+    train_x = (probabilities(train_x, "train_x") if binarise_each_batch
+               else binary_data(train_x, "train_x"))
     if len(train_x) == 0:
         raise ValueError("train_x holds no rows to train on")
     if valid_x is not None:
@@ -135,12 +159,16 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
         if cursor + batch_size > len(order):
             order, cursor = rng.permutation(len(train_x)), 0
         batch = train_x[order[cursor:cursor + batch_size]]
+        if binarise_each_batch:
+            batch = (rng.random(batch.shape) < batch).astype(batch.dtype)
         cursor += batch_size
         # differentiate with respect to the parameters' arrays, not the flat vector:
         # unflattening inside the traced function would make autograd scatter every
         # gradient back into a vector of all parameters (np.add.at)
         value, gradient = value_and_gradient(unflatten(flat), batch)
-        flat, m, v = adam_step(flat, flatten(gradient)[0], m, v, step, step_size)
+        finite_bound(value, f"the training bound at step {step}", method)
+        size = step_size(step) if callable(step_size) else step_size
+        flat, m, v = adam_step(flat, flatten(gradient)[0], m, v, step, size)
         state.update()
         elapsed += time.perf_counter() - start
         history["steps"].append(step)
@@ -149,6 +177,7 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
         out_of_time = time_budget is not None and elapsed >= time_budget
         if valid_x is not None and (step % eval_every == 0 or step == steps or out_of_time):
             bound = evaluate_bound(model, unflatten(flat)["model"], valid_x, eval_k, rng)
+            finite_bound(bound, f"the held-out bound at step {step}", method)
             history["eval_step"].append(step)
             history["eval_seconds"].append(elapsed)
             history["eval_bound"].append(bound)
