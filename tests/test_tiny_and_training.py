@@ -87,3 +87,18 @@ def test_results_are_standard_json(tmp_path):
     with pytest.raises(ValueError, match="JSON compliant"):
         atomic_write_json(tmp_path / "r.json", {"test_bound": float("nan")})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_best_returns_the_parameters_of_the_selected_step():
+    """Adam updates the parameters in place: the kept best must be a copy, equal to a run that
+    stops at the selected step (here the held-out bound peaks at step 70 of 80)."""
+    from autograd.misc import flatten
+    x = data.load_mnist("train")[:300].astype(np.float32)
+
+    def run(steps, keep_best):
+        return train(sbn, sbn.init_sbn([784, 20], 0, dtype=np.float32), x, method="vimco", k=2,
+                     steps=steps, rng=1, valid_x=x[:50], eval_every=10, keep_best=keep_best,
+                     progress=False, step_size=0.3)
+    best, history = run(80, True)
+    assert history["selected_step"] == 70
+    np.testing.assert_array_equal(flatten(best)[0], flatten(run(70, False)[0])[0])

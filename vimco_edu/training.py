@@ -58,12 +58,22 @@ def finite_bound(value, what, method):
 def adam_step(x, g, m, v, i, step_size, b1=0.9, b2=0.999, eps=1e-8):
     """One step of Adam (Kingma & Ba 2015, Algorithm 1) *ascending* x, i = 1, 2, ...; as in
     autograd.misc.optimizers.adam, whose loop we cannot use: it keeps m and v to itself (a
-    checkpoint needs them) and cannot stop on a time budget. Returns (x, m, v)."""
-    m = (1 - b1) * g + b1 * m           # first moment estimate
-    v = (1 - b2) * (g ** 2) + b2 * v    # second moment estimate
-    mhat = m / (1 - b1 ** i)            # bias correction
-    vhat = v / (1 - b2 ** i)
-    return x + step_size * mhat / (onp.sqrt(vhat) + eps), m, v
+    checkpoint needs them) and cannot stop on a time budget. Updates x, m and v in place (the
+    same arithmetic in the same order as the textbook lines in the comments, so the same bits,
+    with a third of the memory traffic: for a 476k-parameter SBN this step was a quarter of a
+    K = 5 update) and returns them."""
+    m *= b1                           # m = b1 m + (1 - b1) g     (first moment estimate)
+    m += (1 - b1) * g
+    v *= b2                           # v = b2 v + (1 - b2) g^2   (second moment estimate)
+    v += (1 - b2) * (g * g)
+    step = m / (1 - b1 ** i)          # mhat = m / (1 - b1^i)     (bias correction)
+    step *= step_size
+    root = v / (1 - b2 ** i)          # vhat = v / (1 - b2^i)
+    onp.sqrt(root, out=root)
+    root += eps
+    step /= root                      # x = x + step_size mhat / (sqrt(vhat) + eps)
+    x += step
+    return x, m, v
 
 
 class _Progress:
@@ -138,7 +148,7 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
     state = estimators.training_state(method, train_x.shape[1], rng, dtype=train_x.dtype,
                                       options=options)
     flat, unflatten = flatten({"model": params, "estimator": state.params})
-    run = {"step": 0, "cursor": 0, "elapsed": 0.0, "flat": flat, "best": flat,
+    run = {"step": 0, "cursor": 0, "elapsed": 0.0, "flat": flat, "best": flat.copy(),
            "m": onp.zeros_like(flat),
            "v": onp.zeros_like(flat), "order": rng.permutation(len(train_x)),
            "history": {"method": method, "k": k, "steps": [], "seconds": [], "train_bound": [],
@@ -182,7 +192,8 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
             history["eval_seconds"].append(elapsed)
             history["eval_bound"].append(bound)
             if keep_best and bound >= max(history["eval_bound"]):
-                best, history["selected_step"] = flat, step
+                # a copy: adam_step updates flat in place
+                best, history["selected_step"] = flat.copy(), step
         if checkpoint is not None and (step % checkpoint_every == 0 or step == steps
                                        or out_of_time):
             _save(checkpoint, step, cursor, elapsed, flat, best, m, v, order, history, rng,
