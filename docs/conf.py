@@ -24,6 +24,7 @@ import tomllib
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.environment import BuildEnvironment
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
 DOCS = Path(__file__).resolve().parent
@@ -101,6 +102,24 @@ html_last_updated_fmt = None
 html_show_sourcelink = False
 
 
+_relfn2path = BuildEnvironment.relfn2path
+
+
+def relfn2path_through_link(self, filename, docname=None):
+    """Sphinx resolves symbolic links when it turns a link's target into a document, so a link
+    to notebooks/NN.ipynb would land outside the source folder (docs/notebooks is a link to
+    ../notebooks) and not be found: map such targets back through the link."""
+    relative, absolute = _relfn2path(self, filename, docname)
+    try:
+        inside = Path(absolute).relative_to((REPO / "notebooks").resolve())
+    except ValueError:
+        return relative, absolute
+    return (Path("notebooks") / inside).as_posix(), os.fspath(DOCS / "notebooks" / inside)
+
+
+BuildEnvironment.relfn2path = relfn2path_through_link
+
+
 class PreviewWithoutState(SphinxPostTransform):
     """Where a page carries no widget state (a notebook shown with its committed outputs), a
     widget's output would render as nothing; drop the widget view from its output so that the
@@ -125,13 +144,5 @@ class PreviewWithoutState(SphinxPostTransform):
                         bundle.remove(child)
 
 
-def readme_links(app, relative_path, parent_docname, content):
-    """README links to notebooks/NN.ipynb from the repository root; included into a page here,
-    they must name the same files from the site's root (/notebooks/NN.ipynb)."""
-    if relative_path.name == "README.md":
-        content[0] = content[0].replace("](notebooks/", "](/notebooks/")
-
-
 def setup(app):
     app.add_post_transform(PreviewWithoutState)
-    app.connect("include-read", readme_links)

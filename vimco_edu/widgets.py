@@ -154,6 +154,7 @@ def _static_widget(draw, controls, values, start, rows):
     pickers = {name: _index_control(controls[name], values[name], start[name])
                for name in moving}
     fixed = {name: options[0] for name, options in values.items() if len(options) == 1}
+    links = []
 
     def frames(level, chosen):
         if level == len(moving):
@@ -167,7 +168,7 @@ def _static_widget(draw, controls, values, start, rows):
         stack = widgets.Stack(
             [frames(level + 1, {**chosen, name: value}) for value in values[name]],
             selected_index=values[name].index(start[name]))
-        widgets.jslink((pickers[name], "index"), (stack, "selected_index"))
+        links.append(widgets.jslink((pickers[name], "index"), (stack, "selected_index")))
         return stack
 
     figure = frames(0, {})
@@ -185,6 +186,7 @@ def _static_widget(draw, controls, values, start, rows):
     layout = [widgets.HBox([pickers[n] for n in row if n in pickers]) for row in rows]
     layout = [row for row in layout if row.children]
     box = widgets.VBox([widgets.HTML(f"<small>{_escape(note)}</small>"), *layout, figure])
+    box.links = links   # the browser-side links (the widget state holds them; tests read them)
     return box, note
 
 
