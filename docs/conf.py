@@ -73,11 +73,13 @@ nb_merge_streams = True
 # -- Vendored JavaScript (docs/vendor.py): MathJax 3 and the ipywidgets 8 embedder ------------
 html_static_path = [str(vendor.vendor(DOCS / "_vendor"))]
 mathjax_path = vendor.MATHJAX_SCRIPT                     # relative: served from _static/
-mathjax3_config = {"tex": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]]}}
+mathjax_config_path = "mathjax_config.js"   # MathJax 2's Hub.Queue for the widget embedder
 # The basic embedder (no RequireJS): renders the standard widgets from the saved state.
 nb_ipywidgets_js = {vendor.WIDGETS_SCRIPT: {}}
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
+# Display math written inside a paragraph ("... gives $$ ... $$ where"), as Jupyter renders it
+myst_dmath_double_inline = True
 
 # -- Theme ------------------------------------------------------------------------------------
 html_theme = "sphinx_book_theme"
@@ -98,6 +100,9 @@ html_theme_options = {
     "show_navbar_depth": 1,
     "home_page_in_toc": True,
 }
+# Light, stated: the figures and widget frames are drawn on white (and with no mode set, the
+# theme logs a console error on every page)
+html_context = {"default_mode": "light"}
 html_last_updated_fmt = None
 html_show_sourcelink = False
 
