@@ -84,8 +84,9 @@ def test_a_notebook_alone_installs_the_course_and_runs(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
     (Path(site) / "learner_packages.pth").write_text(f"{package_view(tmp_path / 'view')}\n")
     check = subprocess.run([python, "-c", "import vimco_edu"], capture_output=True, text=True,
                            cwd=tmp_path)

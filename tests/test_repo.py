@@ -113,7 +113,7 @@ def test_readme_sections_and_binder_link():
 
 def test_readme_notebook_table_matches_notebooks():
     readme = (REPO / "README.md").read_text()
-    # a row starts with the notebook's name, `NN_name` or a link [`NN_name`](notebooks/NN_name.ipynb)
+    # a row starts with the notebook's name, `NN_name` or [`NN_name`](notebooks/NN_name.ipynb)
     row = r"^\| \[?`(\d\d_\w+)`(?:\]\(notebooks/\1\.ipynb\))? \|.*$"
     rows = {m.group(1): m.group(0) for m in re.finditer(row, readme, re.M)}
     existing = {nb.stem for nb in NOTEBOOKS}
