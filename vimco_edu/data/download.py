@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vimco_edu.data._npz import content_sha256, load_verified, save
+from vimco_edu.data import _npz
+from vimco_edu.data._npz import content_sha256, save
 
 PIXELS = 784
 _BASE = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
@@ -157,13 +158,10 @@ def load_cached(remote, cache_dir=None):
     """Return the cached (N, 784) uint8 array for `remote`, or None if it is not cached.
     Raises ValueError if the cached file is corrupt."""
     path = cache_path(remote, cache_dir)
-    if not path.exists():
-        return None
     fix = f"Delete {path} (and its .sha256) to download it again."
-    checksum = path.with_suffix(".sha256")
-    if not checksum.exists():
-        raise ValueError(f"{path} has no {checksum.name}, so its sha256 cannot be checked. {fix}")
-    arrays = load_verified(path, checksum.read_text().strip(), fix)
+    arrays = _npz.load_cached(path, fix)
+    if arrays is None:
+        return None
     packed = arrays.get("x")
     if packed is None or packed.dtype != np.uint8 or packed.ndim != 2 \
             or packed.shape[1] != -(-PIXELS // 8):
