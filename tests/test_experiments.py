@@ -274,17 +274,29 @@ SLOW_SWEEP = ["generative", "--sweep", "--methods", "vimco,rws,nvil", "--ks", "2
               "--checkpoint-every", "20", "--quiet", "--jobs", "2"]
 
 
-def start_sweep(out_dir):
-    """The slow sweep in its own process group (as a terminal runs it), once both workers
-    have checkpointed; returns (process, the workers' process ids)."""
-    process = subprocess.Popen([sys.executable, "-m", "vimco_edu.experiments", *SLOW_SWEEP,
-                                "--out-dir", str(out_dir)], start_new_session=True,
-                               stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
-    deadline = time.time() + 120
-    while len(glob.glob(str(out_dir / "*.checkpoint.npz"))) < 2 and time.time() < deadline:
-        time.sleep(0.2)
-    return process, [pid for pid in alive() if parent_of(pid) == process.pid]
+@pytest.fixture
+def sweep(tmp_path):
+    """start(): the slow sweep in its own process group (as a terminal runs it), with Ctrl-C
+    at its default even where this session ignores it (nohup, background jobs), returned once
+    both workers have checkpointed, with the workers' process ids. Whatever is left of it is
+    killed at the end of the test."""
+    started = []
+
+    def start():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vimco_edu.experiments", *SLOW_SWEEP, "--out-dir",
+             str(tmp_path)], start_new_session=True, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        started.append(process)
+        deadline = time.time() + 120
+        while len(glob.glob(str(tmp_path / "*.checkpoint.npz"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        return process, [pid for pid in alive() if field_of(pid, 1) == process.pid]
+    yield start
+    for process in started:          # what is still in its process group, if anything
+        for pid in [pid for pid in alive() if field_of(pid, 2) == process.pid]:
+            os.kill(pid, signal.SIGKILL)
 
 
 def alive():
@@ -299,17 +311,18 @@ def state_of(pid):
         return "X"
 
 
-def parent_of(pid):
+def field_of(pid, index):
+    """From /proc/<pid>/stat: 1, the parent's process id; 2, the process group's."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except OSError:
+            return int(f.read().rsplit(")", 1)[1].split()[index])
+    except (OSError, IndexError, ValueError):
         return None
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_one_ctrl_c_stops_a_parallel_sweep_at_once_and_says_how_to_resume(tmp_path):
-    process, workers = start_sweep(tmp_path)
+def test_one_ctrl_c_stops_a_parallel_sweep_at_once_and_says_how_to_resume(tmp_path, sweep):
+    process, workers = sweep()
     assert len(workers) >= 2
     os.killpg(process.pid, signal.SIGINT)          # what Ctrl-C in a terminal does
     started = time.time()
@@ -324,8 +337,8 @@ def test_one_ctrl_c_stops_a_parallel_sweep_at_once_and_says_how_to_resume(tmp_pa
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_workers_do_not_outlive_a_killed_parent(tmp_path):
-    process, workers = start_sweep(tmp_path)
+def test_workers_do_not_outlive_a_killed_parent(sweep):
+    process, workers = sweep()
     assert len(workers) >= 2
     process.kill()
     process.wait()
