@@ -26,6 +26,15 @@ TABLES = {
                       k=10, seed=[0, 1, 2], sizes="784,200", steps=10000, eval_every=500,
                       select="best-valid"),
 }
+# notebook 05's tables on the standard MNIST (the sweep is filled in as its runs land, so only
+# its union with the others is checked): the sweep, and the schedule pilot's decayed arm
+STANDARD = dict(task="generative", method=["nvil", "rws", "vimco"], k=[1, 2, 5, 10, 50],
+                seed=[0, 1, 2], source="standard", steps=100000, eval_every=5000,
+                valid_size=2000, select="best-valid", test_k=1000, test_size=10000,
+                tightness_k=5000, tightness_size=1000)
+PILOT = {**STANDARD, "method": ["vimco"], "k": [5], "seed": [0], "step_size": 3e-3,
+         "decay": 0.75, "decay_every": 10000}
+OTHER_TABLES = {"generative": [STANDARD, PILOT], "structured": [], "landscape": []}
 
 
 def stored_result_files():
@@ -48,12 +57,24 @@ def test_each_tables_configurations_select_exactly_its_stored_runs(table, runs, 
     selected = results.select(f"notebooks/results/{table}", TABLES[table])
     assert len(selected) == slots
     assert sum(len(by_seed) for by_seed in selected.values()) == runs
+    paths = {r["path"] for by_seed in selected.values() for r in by_seed.values()}
+    for spec in OTHER_TABLES[table]:
+        others = results.select(f"notebooks/results/{table}", spec)
+        found = {r["path"] for by_seed in others.values() for r in by_seed.values()}
+        assert not found & paths
+        paths |= found
     everything = {r["path"] for r in results.load_results(f"notebooks/results/{table}")}
-    assert {r["path"] for by_seed in selected.values() for r in by_seed.values()} == everything
+    assert paths == everything
+
+
+def subset_runs(pattern):
+    """The stored generative runs of the subset sweep (TABLES["generative"]) matching `pattern`."""
+    return [path for path in glob.glob(os.path.join(GENERATIVE, pattern))
+            if results.load_result(path)["config"]["steps"] == 25000]
 
 
 def copy_runs(folder, pattern):
-    for path in glob.glob(os.path.join(GENERATIVE, pattern)):
+    for path in subset_runs(pattern):
         shutil.copy(path, folder)
 
 
@@ -76,7 +97,7 @@ def test_a_result_of_another_configuration_does_not_replace_a_tables_run(tmp_pat
     copy_runs(tmp_path, "*-k5-seed*.json")
     spec = {**TABLES["generative"], "method": ["nvil", "vimco"], "k": [5]}
     before = results.select(tmp_path, spec)
-    (original,) = glob.glob(os.path.join(GENERATIVE, "vimco-k5-seed1-*.json"))
+    (original,) = subset_runs("vimco-k5-seed1-*.json")
     store_variant(tmp_path, original, {"step_size": 3e-3}, {"test_bound": -500.0})
     runs = results.select(tmp_path, spec)
     assert runs["vimco", 5][1]["path"] == before["vimco", 5][1]["path"]
@@ -85,7 +106,7 @@ def test_a_result_of_another_configuration_does_not_replace_a_tables_run(tmp_pat
 
 
 def test_two_results_claiming_one_slot_are_refused_naming_both(tmp_path):
-    (original,) = glob.glob(os.path.join(GENERATIVE, "vimco-k5-seed0-*.json"))
+    (original,) = subset_runs("vimco-k5-seed0-*.json")
     first = store_variant(tmp_path, original, {"source": "standard", "data_sha256": "a" * 64})
     second = store_variant(tmp_path, original, {"source": "standard", "data_sha256": "b" * 64})
     spec = {**TABLES["generative"], "source": "standard"}
