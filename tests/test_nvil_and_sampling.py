@@ -50,16 +50,23 @@ def test_nvil_baseline_ascends_its_regression_exactly():
     assert np.abs(got).max() > 1e-3
 
 
-def test_nvil_objective_value_is_lhat_and_its_proposal_signal_uses_the_statistics():
+def test_nvil_objective_value_is_lhat_and_it_divides_the_whole_proposal_gradient():
+    """d objective / d log q_j = (l - w~_j) / s, with l = L-hat - C(x) - c and s = sqrt(v): the
+    normalisation divides the score term *and* the weights term's -w~_j (dividing only the
+    signal, l / s - w~_j, fails). Where the proposal is the model's own prior (params without
+    "rec"), the weights term's parts cancel in the parameters' gradient, and only the signals
+    are divided: l / s - w~_j."""
     state = nvil.NVIL(5, np.random.default_rng(1))
     state.restore({"centre": 0.7, "variance": 9.0})
     value = state.objective(fixed_log_weights, None, X, 4, 0, state.params)
     np.testing.assert_allclose(value, bound_estimate(LOG_P - LOG_Q), rtol=1e-14)
-    d_log_q = grad(lambda lq: anp.sum(state.objective(lambda *_: (LOG_P, lq), None, X, 4, 0,
-                                                      state.params)))(LOG_Q)
     weights = np.exp(LOG_P - LOG_Q - np.logaddexp.reduce(LOG_P - LOG_Q, axis=1)[:, None])
-    signal = (bound_estimate(LOG_P - LOG_Q) - nvil.baseline_value(state.params, X) - 0.7) / 3.0
-    np.testing.assert_allclose(d_log_q, signal[:, None] - weights, rtol=1e-12)
+    signal = (bound_estimate(LOG_P - LOG_Q) - nvil.baseline_value(state.params, X) - 0.7)
+    for params, expected in [({"rec": []}, (signal[:, None] - weights) / 3.0),
+                             ({"gen": []}, signal[:, None] / 3.0 - weights)]:
+        d_log_q = grad(lambda lq: anp.sum(state.objective(lambda *_: (LOG_P, lq), params, X,
+                                                          4, 0, state.params)))(LOG_Q)
+        np.testing.assert_allclose(d_log_q, expected, rtol=1e-12)
 
 
 def test_running_statistics_update_by_hand():

@@ -1,5 +1,6 @@
 """The running example's advertised properties, and training that really learns."""
 import numpy as np
+import pytest
 
 from vimco_edu import data, evaluate_bound, exact, sbn, tiny, train
 
@@ -45,3 +46,59 @@ def test_nvil_training_runs_and_improves():
     _, history = train(sbn.log_weights, params, train_x, method="nvil", k=1, steps=150, rng=3,
                        valid_x=train_x[:100], eval_k=10, eval_every=75, progress=False)
     assert history["eval_bound"][-1] > history["eval_bound"][0] + 20
+
+
+def test_step_schedule_decays_in_stairs_and_train_takes_numpy_and_schedules():
+    from vimco_edu.training import step_schedule
+    schedule = step_schedule(1e-3, 0.5, 10)
+    assert [schedule(i) for i in (1, 10, 11, 20, 21)] == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]
+    assert step_schedule(1e-3)(10 ** 6) == 1e-3
+    x = data.load_mnist("train")[:50]
+    for step_size in (np.float32(1e-3), schedule):
+        train(sbn, sbn.init_sbn([784, 5], 0), x, k=2, steps=3, step_size=step_size,
+              progress=False)
+    for bad, error in [(float("inf"), ValueError), (-1.0, ValueError), ("0.1", TypeError)]:
+        with pytest.raises(error, match="step_size"):
+            train(sbn, sbn.init_sbn([784, 5], 0), x, k=2, steps=3, step_size=bad)
+
+
+def test_a_diverging_run_stops_with_a_clear_error():
+    x = data.load_mnist("train")[:100]
+    with pytest.raises(FloatingPointError, match="training bound at step .* is nan.*diverged"):
+        with np.errstate(all="ignore"):
+            train(sbn, sbn.init_sbn([784, 5], 0), x, method="nvil", k=2, steps=30,
+                  step_size=1e300, progress=False)
+
+
+def test_dynamic_binarisation_draws_each_minibatch_from_the_grey_levels():
+    grey = np.random.default_rng(0).random((60, 784))
+    with pytest.raises(ValueError, match="binary"):
+        train(sbn, sbn.init_sbn([784, 5], 0), grey, k=2, steps=2, progress=False)
+    with pytest.raises(ValueError, match="probabilities"):
+        train(sbn, sbn.init_sbn([784, 5], 0), grey * 2, k=2, steps=2, progress=False,
+              binarise_each_batch=True)
+    _, history = train(sbn, sbn.init_sbn([784, 5], 0), grey, k=2, steps=5, progress=False,
+                       binarise_each_batch=True)
+    assert len(history["train_bound"]) == 5 and np.all(np.isfinite(history["train_bound"]))
+
+
+def test_results_are_standard_json(tmp_path):
+    from vimco_edu.storage import atomic_write_json
+    with pytest.raises(ValueError, match="JSON compliant"):
+        atomic_write_json(tmp_path / "r.json", {"test_bound": float("nan")})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_best_returns_the_parameters_of_the_selected_step():
+    """Adam updates the parameters in place: the kept best must be a copy, equal to a run that
+    stops at the selected step (here the held-out bound peaks at step 70 of 80)."""
+    from autograd.misc import flatten
+    x = data.load_mnist("train")[:300].astype(np.float32)
+
+    def run(steps, keep_best):
+        return train(sbn, sbn.init_sbn([784, 20], 0, dtype=np.float32), x, method="vimco", k=2,
+                     steps=steps, rng=1, valid_x=x[:50], eval_every=10, keep_best=keep_best,
+                     progress=False, step_size=0.3)
+    best, history = run(80, True)
+    assert history["selected_step"] == 70
+    np.testing.assert_array_equal(flatten(best)[0], flatten(run(70, False)[0])[0])

@@ -79,6 +79,27 @@ def binary_data(x, name, width=None):
     return array if onp.issubdtype(array.dtype, onp.floating) else array.astype(float)
 
 
+def probabilities(x, name):
+    """Return `x` as a floating array after checking every entry lies in [0, 1]."""
+    array = onp.asarray(x)
+    if not onp.issubdtype(array.dtype, onp.number) or onp.iscomplexobj(array):
+        raise TypeError(f"{name} must be a real array of probabilities, got dtype {array.dtype}")
+    if not onp.all((array >= 0) & (array <= 1)):
+        raise ValueError(f"{name} must hold probabilities (grey levels in [0, 1])")
+    return array if onp.issubdtype(array.dtype, onp.floating) else array.astype(float)
+
+
+def positive_number(value, name):
+    """Return `value` as float after checking it is a finite real number > 0 (numpy scalars
+    such as numpy.float32 included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, onp.integer, onp.floating)):
+        raise TypeError(f"{name} must be a positive number, got {type(value).__name__} "
+                        f"{value!r}")
+    if not (onp.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return float(value)
+
+
 def positive_int(value, name, minimum=1):
     """Return `value` as int after checking it is an integer >= minimum."""
     if isinstance(value, bool) or not isinstance(value, (int, onp.integer)):

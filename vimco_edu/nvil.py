@@ -4,10 +4,19 @@ the learning signal, and the running centring and variance normalisation of that
 
 The learning signal shared by the K samples of one input is
 
-    s = (L-hat - C_psi(x) - c) / max(1, sqrt(v)),
+    l = L-hat - C_psi(x) - c,
 
 with c and v running averages of the mean and variance of L-hat - C_psi(x) over minibatches
-(c <- a c + (1 - a) mean, v <- a v + (1 - a) var, a = 0.8 as in NVIL's appendix). The baseline
+(c <- a c + (1 - a) mean, v <- a v + (1 - a) var, a = 0.8 as in NVIL's appendix), and the
+variance normalisation divides the proposal's whole gradient by s = max(1, sqrt(v)):
+
+    g_phi = (1/s) [ sum_j l grad log q(h_j|x) - sum_j w~_j grad log q(h_j|x) ],
+
+the score term *and* the proposal's part of the importance-weighted term. At K = 1 the second
+part has mean zero, so dividing the signal alone (NVIL's own description) gives the same mean;
+at K > 1 it does not, and dividing only the score term would turn the mean update towards
+minus the wake update of reweighted wake-sleep. Dividing both keeps the mean exactly
+(1/s) grad_phi L^K (tests/test_estimators_exact.py). The baseline
 network's parameters psi ascend the regression objective -(L-hat - c - C_psi(x))^2 / 2 (L-hat
 held fixed), whose gradient with respect to C_psi(x) is L-hat - c - C_psi(x).
 
@@ -37,14 +46,27 @@ def baseline_value(psi, x):
     return np.tanh(x @ psi["W1"] + psi["b1"]) @ psi["w2"] + psi["b2"]
 
 
+def _number(value, name, positive=False):
+    """`value` as a float, checked: a finite (and, if `positive`, positive) real number, as
+    the running statistics are: one number for the minibatch."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, onp.integer, onp.floating)):
+        raise TypeError(f"{name} must be a real number (one value for the minibatch), got "
+                        f"{type(value).__name__} {value!r}")
+    finite(value, name)
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return float(value)
+
+
 def learning_signals(log_w, baseline=0.0, centre=0.0, scale=1.0):
-    """s = (L-hat - C(x) - c) / scale for each of the K samples of an input (shape (..., K),
+    """(L-hat - C(x) - c) / scale for each of the K samples of an input (shape (..., K),
     plain arrays); `baseline` is C(x), one value per example (shape (...), or one that
-    broadcasts to it, such as a scalar)."""
+    broadcasts to it, such as a scalar). The estimator (`surrogate`) divides the whole
+    proposal gradient by `scale`, not only these signals."""
     lhat = getval(bound_estimate(log_w))
     baseline = getval(baseline)
-    for value, name in [(baseline, "baseline"), (centre, "centre"), (scale, "scale")]:
-        finite(value, name)
+    finite(baseline, "baseline")
+    centre, scale = _number(centre, "centre"), _number(scale, "scale", positive=True)
     try:
         fits = onp.broadcast_shapes(onp.shape(baseline), onp.shape(lhat)) == onp.shape(lhat)
     except ValueError:
@@ -52,10 +74,23 @@ def learning_signals(log_w, baseline=0.0, centre=0.0, scale=1.0):
     if not fits:
         raise ValueError(f"baseline must have shape {onp.shape(lhat)} (one value per example) "
                          f"or one that broadcasts to it, got {onp.shape(baseline)}")
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
     signal = (lhat - baseline - centre) / scale
     return onp.broadcast_to(onp.asarray(signal)[..., None], onp.shape(log_w))
+
+
+def surrogate(log_p, log_q, baseline=0.0, centre=0.0, scale=1.0):
+    """NVIL's surrogate per example (shape (...)): value L-hat, gradient
+
+        sum_j (l / s) grad log q_j  +  sum_j w~_j (grad log p_j - grad log q_j / s),
+
+    l = L-hat - C(x) - c, s = `scale`: the whole gradient through log q divided by s. Where
+    log p does not depend on the proposal's parameters (models.py), their gradient is the
+    unnormalised estimator's divided by s, with mean grad_phi L^K / s; the model's is unchanged."""
+    scale = _number(scale, "scale", positive=True)
+    signals = learning_signals(getval(log_p - log_q), baseline, centre)
+    # value log q, gradient grad log q / s (the `x - stop(x)` trick, score_function.py)
+    log_q = getval(log_q) + (log_q - getval(log_q)) / scale
+    return surrogate_from_signals(log_p, log_q, signals)
 
 
 def regression(lhat, baseline, centre=0.0):
@@ -99,10 +134,17 @@ class NVIL:
         baseline = baseline_value(psi, x)
         self._residuals = getval(lhat) - getval(baseline)
         centre, scale = self.stats["centre"], signal_scale(self.stats)
-        signals = learning_signals(getval(log_p - log_q), baseline, centre, scale)
+        if isinstance(params, dict) and "rec" not in params:
+            # The proposal is the model's own prior (conditional_sbn's "prior"): its parameters
+            # enter log p too, the weights term's two parts for them cancel, and only the
+            # score term reaches them, so dividing the signals divides their whole gradient.
+            signals = learning_signals(getval(log_p - log_q), baseline, centre, scale)
+            estimate = surrogate_from_signals(log_p, log_q, signals)
+        else:
+            estimate = surrogate(log_p, log_q, baseline, centre, scale)
         fit = regression(lhat, baseline, centre)
         # the regression adds its gradient (for psi) but not its value: the value stays L-hat
-        return surrogate_from_signals(log_p, log_q, signals) + fit - getval(fit)
+        return estimate + fit - getval(fit)
 
     def update(self):
         if self._residuals is None:

@@ -34,8 +34,10 @@ def atomic_savez(path, compressed=False, **arrays):
 
 
 def atomic_write_json(path, value):
-    """json.dump(value) to `path` (indented), atomically."""
-    return _atomic(path, lambda out: json.dump(value, out, indent=1), binary=False)
+    """json.dump(value) to `path` (indented), atomically; standard JSON only (a NaN or an
+    infinity is a ValueError, not a non-standard token in the file)."""
+    return _atomic(path, lambda out: json.dump(value, out, indent=1, allow_nan=False),
+                   binary=False)
 
 
 def load_npz(path, names=None):

