@@ -30,7 +30,7 @@ COURSE = [
 ]
 ALLOWED_TOP_LEVEL = {
     "README.md", "requirements.txt", "pyproject.toml", ".gitignore",
-    "notebooks", "vimco_edu", "tests", "binder", "benchmarks", ".ci",
+    "notebooks", "vimco_edu", "tests", "binder", "benchmarks", ".ci", "docs",
 }
 SETUP = "python3 -m venv .venv && .venv/bin/pip install -r "
 TEST_DEPS = ("pytest", "nbval", "playwright", "ruff", "repo2docker", "nbstripout", "mpmath")
@@ -113,7 +113,9 @@ def test_readme_sections_and_binder_link():
 
 def test_readme_notebook_table_matches_notebooks():
     readme = (REPO / "README.md").read_text()
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(\d\d_\w+)` \|.*$", readme, re.M)}
+    # a row starts with the notebook's name, `NN_name` or [`NN_name`](notebooks/NN_name.ipynb)
+    row = r"^\| \[?`(\d\d_\w+)`(?:\]\(notebooks/\1\.ipynb\))? \|.*$"
+    rows = {m.group(1): m.group(0) for m in re.finditer(row, readme, re.M)}
     existing = {nb.stem for nb in NOTEBOOKS}
     for stem in existing:
         assert stem in rows, f"notebooks/{stem}.ipynb is missing from the README's table"
