@@ -1,11 +1,26 @@
 """Session-wide pytest set-up shared by the unit tests, the nbval notebook run and the browser
-tests: a path fix for the nbval sanitiser and a per-notebook timing summary at the end."""
+tests: one BLAS thread, a path fix for the nbval sanitiser and a per-notebook timing summary at
+the end."""
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
-from pathlib import Path
+import os
+import sys
+import warnings
+
+# One BLAS thread for the test session and every process it starts (kernels, sweeps' workers),
+# set before numpy is first imported, as the notebooks and the experiments command do: the
+# tests' matrices are small, and on a 2-CPU machine more threads only fight pytest and each
+# other for the cores (the unit tests ran about twice as long with the default). An explicit
+# setting in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "numpy" in sys.modules:
+    warnings.warn("numpy was imported before tests/conftest.py: its BLAS may use more threads")
+
+import re  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

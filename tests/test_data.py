@@ -231,6 +231,23 @@ def test_corrupt_cache_is_detected(server, tmp_path):
         data.load_mnist("valid", source="full", cache_dir=cache, remote=remote, verbose=False)
 
 
+@pytest.mark.parametrize("wrong", [{"x": np.zeros((4, 97), np.uint8)},
+                                   {"x": np.zeros((4, 98), np.int64)}, {"y": np.zeros(3)}])
+def test_a_full_cache_of_the_wrong_shape_is_named_even_when_its_checksum_matches(
+        server, tmp_path, wrong):
+    """issue 21.9: the sidecar checksum only says the file was not damaged, not that it
+    holds what the cache should."""
+    x, payload = _amat_bytes(4)
+    remote = _publish(server, "w.amat", payload)
+    cache = tmp_path / "cache"
+    data.load_mnist("valid", source="full", cache_dir=cache, remote=remote, verbose=False)
+    path = download.cache_path(remote, cache)
+    _npz.save(path, wrong)
+    path.with_suffix(".sha256").write_text(_npz.content_sha256(wrong))
+    with pytest.raises(ValueError, match=f"{path} does not hold the expected array.*Delete"):
+        data.load_mnist("valid", source="full", cache_dir=cache, remote=remote, verbose=False)
+
+
 @pytest.mark.parametrize("case, message", [
     ("width", "expected 784 values per line, got 783"),
     ("ragged", "784 binary values per line: the number of columns changed"),

@@ -167,6 +167,19 @@ def test_ruff_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_package_functions_are_short():
+    """No function in the package is over 40 lines (docstring included), except the command
+    line's argument parser, which is one flat list of options."""
+    import ast
+    long = []
+    for path in sorted((REPO / "vimco_edu").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                    node.end_lineno - node.lineno >= 40 and node.name != "parser":
+                long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
+    assert not long, f"functions over 40 lines: {long}"
+
+
 def sanitise(text: str) -> str:
     from nbval.plugin import get_sanitize_patterns
 

@@ -102,3 +102,66 @@ def test_keep_best_returns_the_parameters_of_the_selected_step():
     best, history = run(80, True)
     assert history["selected_step"] == 70
     np.testing.assert_array_equal(flatten(best)[0], flatten(run(70, False)[0])[0])
+
+
+# -- issue 21.6: the evaluation holds at most max_rows samples, whatever K is -------------------
+def test_the_bound_is_evaluated_in_chunks_of_samples_when_k_alone_is_too_many():
+    x = data.load_mnist("valid")[:3]
+    params = sbn.init_sbn([784, 4], 0, scale=1.0)
+    sizes = []
+
+    def counted(p, rows, k, rng):
+        sizes.append(len(rows) * k)
+        return sbn.log_weights(p, rows, k, rng)
+    chunked = evaluate_bound(counted, params, x, 500, 0, max_rows=64)
+    assert max(sizes) <= 64 and sum(sizes) == 3 * 500
+    whole = [evaluate_bound(sbn, params, x, 500, seed) for seed in range(4)]
+    assert abs(chunked - np.mean(whole)) < 5 * np.std(whole) + 1e-9
+
+
+# -- issue 21.9: a damaged checkpoint is named, with what to do ---------------------------------
+@pytest.mark.parametrize("damage, words", [
+    (lambda progress: progress.pop("cursor"), "damaged"),
+    (lambda progress: progress.pop("history"), "damaged"),
+    (lambda progress: progress.update(step=99), "damaged"),
+])
+def test_a_damaged_checkpoint_is_named(damage, words, tmp_path):
+    import json
+    x = data.load_mnist("train")[:40]
+    path = str(tmp_path / "run.checkpoint.npz")
+    train(sbn, sbn.init_sbn([784, 5], 0), x, k=2, steps=3, progress=False, checkpoint=path)
+    stored = dict(np.load(path))
+    progress = json.loads(str(stored["progress"]))
+    damage(progress)
+    np.savez(path, **{**stored, "progress": np.array(json.dumps(progress))})
+    with pytest.raises(ValueError, match=f"checkpoint {path} .*{words}.*delete {path}"):
+        train(sbn, sbn.init_sbn([784, 5], 0), x, k=2, steps=3, progress=False, checkpoint=path)
+
+
+def test_a_checkpoint_beyond_the_runs_steps_is_refused(tmp_path):
+    x = data.load_mnist("train")[:40]
+    path = str(tmp_path / "run.checkpoint.npz")
+    train(sbn, sbn.init_sbn([784, 5], 0), x, k=2, steps=6, progress=False, checkpoint=path)
+    with pytest.raises(ValueError, match="at step 6, beyond this run's 3 steps"):
+        train(sbn, sbn.init_sbn([784, 5], 0), x, k=2, steps=3, progress=False, checkpoint=path)
+
+
+# -- issue 21.10: clear messages -----------------------------------------------------------------
+@pytest.mark.parametrize("change, error, words", [
+    (dict(train_x=lambda x: x[0]), ValueError, r"train_x must be a 2-D array .* x\[None\]"),
+    (dict(valid_x=lambda x: x[0]), ValueError, "valid_x must be a 2-D array"),
+    (dict(params=lambda p: {**p, "prior": np.zeros(5, int)}), TypeError,
+     r"params\['prior'\] must be a floating-point array"),
+    (dict(params=lambda p: {**p, "prior": np.full(5, np.nan)}), ValueError,
+     r"params\['prior'\] holds NaN"),
+    (dict(k=lambda k: "2"), TypeError, "k must be an integer, got str"),
+])
+def test_bad_training_input_gets_a_message_naming_it(change, error, words):
+    x = data.load_mnist("train")[:20]
+    arguments = dict(params=sbn.init_sbn([784, 5], 0), train_x=x, valid_x=x[:4], k=2)
+    arguments.update({name: f(arguments[name]) for name, f in change.items()})
+    with pytest.raises(error, match=words):
+        train(sbn, arguments.pop("params"), arguments.pop("train_x"), steps=1, progress=False,
+              **arguments)
+    with pytest.raises(ValueError, match="x must be a 2-D array"):
+        evaluate_bound(sbn, sbn.init_sbn([784, 5], 0), x[0], 2, 0)

@@ -65,6 +65,38 @@ def same_shape(a, b, name_a, name_b):
             f"{name_a} and {name_b} must have the same shape, got {shape_a} and {shape_b}")
 
 
+def examples(x, name, none="it needs at least one"):
+    """`x` as an array of shape (N, D), N >= 1: one example per row. ValueError otherwise
+    (`none` says what to do about an empty one)."""
+    array = onp.asarray(x)
+    if array.ndim != 2:
+        hint = " (for one example, pass x[None])" if array.ndim == 1 else ""
+        raise ValueError(f"{name} must be a 2-D array with one example per row, got shape "
+                         f"{array.shape}{hint}")
+    if len(array) == 0:
+        raise ValueError(f"{name} holds no rows: {none}")
+    return array
+
+
+def parameters(params, name="params"):
+    """Raise unless every array in the nested dict/list `params` is a finite floating-point
+    array (TypeError for integers, which gradient steps would truncate; ValueError for NaN
+    or infinity), naming the entry, e.g. params['gen'][0]['W']."""
+    todo = [(name, params)]
+    while todo:
+        where, value = todo.pop()
+        if isinstance(value, dict):
+            todo += [(f"{where}[{key!r}]", item) for key, item in value.items()]
+        elif isinstance(value, (list, tuple)):
+            todo += [(f"{where}[{i}]", item) for i, item in enumerate(value)]
+        elif not onp.issubdtype(onp.asarray(value).dtype, onp.floating):
+            raise TypeError(f"{where} must be a floating-point array (parameters are real "
+                            f"numbers), got dtype {onp.asarray(value).dtype}; convert with "
+                            ".astype(float)")
+        elif not onp.all(onp.isfinite(value)):
+            raise ValueError(f"{where} holds NaN or infinite values")
+
+
 def binary_data(x, name, width=None):
     """Return `x` as a floating array (float64 unless it already floats) after checking
     it holds only 0s and 1s (and, if given, that its last axis has `width` entries)."""

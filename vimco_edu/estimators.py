@@ -12,14 +12,18 @@
   (antithetic pairs, relaxed samples): it maps (model, params, x, k, rng) to the surrogate
   per example, using the factorised-proposal hooks of models.py.
 
-Options a function takes as keyword arguments (NVIL's baseline, centre and scale; a
-relaxation's temperature) pass through. The entry's other fields are read by training, the
-experiments command, the exact tests and every figure: the objective whose gradient it
-estimates at cost K (K model evaluations per example), minimum K, whether it is unbiased for
-that objective, a label, colour, marker and line style, what it needs from sampling, and the
-training-time state it carries (NVIL's baseline network)."""
+The entry owns the estimator's rules, and everything else asks it: which K it accepts
+(`min_k`, `even_k`; `Estimator.check_k`), the options a training run may set, with their
+defaults and checks (`options`, name -> `Option`, e.g. a relaxation's temperature: training,
+the experiments command and its stored configurations take them from here), the objective
+whose gradient it estimates at cost K (K model evaluations per example), whether it is
+unbiased for that objective, its label, colour, marker and line style (palette.py), what it
+needs from sampling, and the training-time state it carries (NVIL's baseline network).
+Other keyword arguments of a function (NVIL's baseline, centre and scale) pass through.
+The decorators return the function with its inputs checked by those rules."""
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import wraps
 from typing import Callable
 
 import autograd.numpy as np
@@ -28,7 +32,7 @@ from autograd.tracer import getval
 
 from . import nvil
 from .bounds import bound_estimate, normalised_weights
-from .checks import finite, floating, log_weight_pair, sampler
+from .checks import as_log_weights, log_weight_pair, positive_int, positive_number, sampler
 from .layers import sigmoid
 from .leave_one_out import vimco_signals
 from .sampling import Antithetic
@@ -37,13 +41,30 @@ from .score_function import surrogate_from_signals
 
 # the bound each estimator's expectation is the gradient of, at cost K: its number of samples
 OBJECTIVES = {"L^K": lambda k: k, "ELBO": lambda k: 1, "L^(K/2)": lambda k: k // 2}
+# the arguments of the registered functions that are data, not options
+_INPUTS = {"log_p", "log_q", "log_w", "model", "params", "x", "k", "rng"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """A setting of an estimator that a training run chooses (and records in its
+    configuration), such as a relaxation's temperature: its default, a check
+    check(value, name) -> value that raises naming the option, and a line of help."""
+    default: object
+    check: Callable
+    help: str
+
+    def parse(self, text, name):
+        """The option's value from command-line text (via float for numbers)."""
+        return self.check(float(text) if isinstance(self.default, float) else text, name)
 
 
 @dataclass(frozen=True)
 class Estimator:
-    """One gradient estimator and what the rest of the package needs to know about it."""
+    """One gradient estimator and its rules: everything the rest of the package (training,
+    the experiments command, the exact tests, the figures) needs to know about it."""
     name: str
-    per_example: Callable        # the surrogate per example (see the module docstring)
+    per_example: Callable        # the surrogate per example, inputs checked (module docstring)
     signals: Callable | None     # (log_w, **options) -> learning signals (..., K), if any
     min_k: int
     unbiased: bool               # for its objective, for every parameter
@@ -56,10 +77,44 @@ class Estimator:
     needs_model: bool = False    # per_example takes (model, params, x, k, rng)
     even_k: bool = False         # K must be even (antithetic pairs)
     state: Callable | None = None   # (n_inputs, rng, dtype) -> training-time state, if any
+    options: dict = field(default_factory=dict)   # name -> Option: what a run may set
 
     def objective_k(self, k):
         """The K' of the bound L^K' whose gradient this estimator estimates at cost K."""
         return OBJECTIVES[self.objective](k)
+
+    @property
+    def k_rule(self):
+        """Which K it accepts, in words: "K >= 2" or "an even K >= 2 (pairs)"."""
+        return f"an even K >= {max(2, self.min_k)} (pairs)" if self.even_k else f"K >= {self.min_k}"
+
+    def accepts_k(self, k):
+        return k >= self.min_k and not (self.even_k and k % 2)
+
+    def check_k(self, k, name="k"):
+        """K as an int, or TypeError / ValueError naming the estimator and its rule."""
+        k = positive_int(k, name)
+        if not self.accepts_k(k):
+            raise ValueError(f"method {self.name!r} needs {self.k_rule}, got {name} = {k}")
+        return k
+
+    def run_options(self, options=None):
+        """The options of a training run: every one of the estimator's options, given or
+        default, each checked; ValueError for an option it does not take."""
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ValueError(f"method {self.name!r} takes no option {', '.join(unknown)} (its "
+                             f"options: {', '.join(sorted(self.options)) or 'none'})")
+        return {name: option.check(options.get(name, option.default), name)
+                for name, option in self.options.items()}
+
+    def call_options(self, options):
+        """The keyword arguments for its function: its run options (defaults filled in,
+        checked) and any other input its function takes (NVIL's baseline, centre, scale)."""
+        inputs = set(inspect.signature(self.per_example).parameters) - _INPUTS - set(self.options)
+        return {**self.run_options({k: v for k, v in options.items() if k not in inputs}),
+                **{k: v for k, v in options.items() if k in inputs}}
 
 
 ESTIMATORS: dict[str, Estimator] = {}
@@ -67,16 +122,22 @@ ESTIMATORS: dict[str, Estimator] = {}
 
 def register_surrogate(name, *, label, colour, marker, linestyle, min_k=1, unbiased=True,
                        objective="L^K", sampling="independent", state=None, signals=None,
-                       needs_model=False, even_k=False):
-    """Decorator: register `function(log_p, log_q, **options)` as estimator `name`."""
+                       needs_model=False, even_k=False, options=None):
+    """Decorator: register `function(log_p, log_q, **options)` as estimator `name`, with its
+    rules (min_k, even_k, its `options`: name -> Option) and its look; returns the function
+    with its inputs checked by those rules (as the registry calls it)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {tuple(OBJECTIVES)}, got {objective!r}")
 
     def add(function):
-        ESTIMATORS[name] = Estimator(name, function, signals, min_k, unbiased, label, colour,
-                                     marker, linestyle, objective, sampling, needs_model, even_k,
-                                     state)
-        return function
+        entry = Estimator(name, function, signals, min_k, unbiased, label, colour, marker,
+                          linestyle, objective, sampling, needs_model, even_k, state,
+                          dict(options or {}))
+        checking = _checking_model if needs_model else _checking_log_weights
+        entry = replace(entry, per_example=checking(entry),
+                        signals=signals and _checking_signals(entry))
+        ESTIMATORS[name] = entry
+        return entry.per_example
     return add
 
 
@@ -93,8 +154,49 @@ def register_signals(name, **fields):
         per_example.__signature__ = inspect.signature(signals)
         per_example.__doc__ = signals.__doc__
         register_surrogate(name, signals=signals, **fields)(per_example)
-        return signals
+        return ESTIMATORS[name].signals
     return add
+
+
+def _checking_log_weights(entry):
+    """entry.per_example, first checking log p and log q (floating, finite, of one shape
+    (..., K)), K by the entry's rule and the options by its own."""
+    function = entry.per_example
+
+    @wraps(function)
+    def per_example(log_p, log_q, **options):
+        log_p, log_q = log_weight_pair(log_p, log_q)
+        entry.check_k(onp.shape(getval(log_p))[-1], "K")
+        return function(log_p, log_q, **entry.call_options(options))
+    return per_example
+
+
+def _checking_signals(entry):
+    """entry.signals, first checking the log-weights, K and the options."""
+    function = entry.signals
+
+    @wraps(function)
+    def signals(log_w, **options):
+        log_w = as_log_weights(getval(log_w), "log_w")
+        entry.check_k(log_w.shape[-1], "K")
+        return function(log_w, **entry.call_options(options))
+    return signals
+
+
+def _checking_model(entry):
+    """entry.per_example of a model-based estimator, first checking K, that the model has a
+    factorised proposal (models.py) and the options (its log-weights are checked inside)."""
+    function = entry.per_example
+
+    @wraps(function)
+    def per_example(model, params, x, k, rng, **options):
+        k = entry.check_k(k)
+        if not hasattr(model, "proposal_logits"):
+            raise ValueError(f"method {entry.name!r} needs a model with a factorised proposal "
+                             "(proposal_logits, relaxed_log_weights; see models.py), such as "
+                             "the sbn module with one latent layer")
+        return function(model, params, x, k, rng, **entry.call_options(options))
+    return per_example
 
 
 def get(method):
@@ -165,7 +267,7 @@ def log_variance_loss(log_p, log_q):
     """VarGrad's loss (Richter et al. 2020): the sample variance over the K samples (drawn
     from q, held fixed) of log q(h_j | x) - log p(x, h_j), per example."""
     d = log_q - log_p
-    k = onp.shape(d)[-1]
+    k = as_log_weights(d, "log_q - log_p", min_k=2).shape[-1]
     return np.sum((d - np.mean(d, axis=-1, keepdims=True)) ** 2, axis=-1) / (k - 1)
 
 
@@ -178,6 +280,12 @@ def vargrad(log_p, log_q):
     estimate of grad_phi ELBO; the model ascends the ELBO estimate. Value: mean_j l_j."""
     loss = log_variance_loss(getval(log_p), log_q)
     return np.mean(log_p - getval(log_q), axis=-1) - 0.5 * (loss - getval(loss))
+
+
+def _log_weights_at(model, params, x, h):
+    """(log p, log q) at the given (possibly relaxed) latents h (B, K, H), checked finite as
+    every estimator's log-weights are."""
+    return log_weight_pair(*model.relaxed_log_weights(params, x, h))
 
 
 def _pairs(model, params, x, k, rng):
@@ -207,7 +315,7 @@ def disarm(model, params, x, k, rng):
     sum_units DisARM factor * grad a (see _disarm_weights, f = log p - log q), the model
     the mean of grad log p(x, h) over the K samples. Value: the mean of f (an ELBO estimate)."""
     logits, b = _pairs(model, params, x, k, rng)
-    log_p, log_q = model.relaxed_log_weights(params, x, b)
+    log_p, log_q = _log_weights_at(model, params, x, b)
     f = getval(log_p - log_q)
     weights = _disarm_weights(logits, b, f[:, :k // 2], f[:, k // 2:])
     proposal = np.sum(weights * (logits - getval(logits)), axis=(1, 2)) / (k // 2)
@@ -224,7 +332,7 @@ def disarm_importance_weighted(model, params, x, k, rng):
     parts also get the gradient of L-hat(h^{1:K/2}) with the samples held fixed (the weights
     term). Value: L-hat(h^{1:K/2})."""
     logits, b = _pairs(model, params, x, k, rng)
-    log_p, log_q = model.relaxed_log_weights(params, x, b)
+    log_p, log_q = _log_weights_at(model, params, x, b)
     half = k // 2
     l_first = getval(log_p - log_q)[:, :half]
     l_anti = getval(log_p - log_q)[:, half:]
@@ -237,12 +345,13 @@ def disarm_importance_weighted(model, params, x, k, rng):
     return bound_estimate(log_p[:, :half] - log_q[:, :half]) + proposal
 
 
+# the relaxations' one option
+TEMPERATURE = Option(0.5, positive_number, "the Concrete temperature (relaxations)")
+
+
 def _relaxed(model, params, x, k, rng, temperature):
     """Binary Concrete samples z = sigmoid((a + log u - log(1 - u)) / temperature), (B, K, H),
     differentiable in the proposal's logits a (Maddison, Mnih & Teh 2017; Jang et al. 2017)."""
-    finite(temperature, "temperature")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
     logits = model.proposal_logits(params, x)[:, None, :]
     u = onp.clip(sampler(rng).random((len(x), k, onp.shape(logits)[-1])), 1e-12, 1 - 1e-12)
     return sigmoid((logits + onp.log(u) - onp.log1p(-u)) / temperature)
@@ -250,46 +359,30 @@ def _relaxed(model, params, x, k, rng, temperature):
 
 @register_model_estimator("concrete", label="Concrete relaxation", colour="#999933",
                           marker="d", linestyle=(0, (1, 1)), min_k=1, unbiased=False,
-                          sampling="relaxed")
-def concrete(model, params, x, k, rng, temperature=0.5):
+                          sampling="relaxed", options={"temperature": TEMPERATURE})
+def concrete(model, params, x, k, rng, temperature):
     """The relaxation's estimator of grad L^K: autograd's gradient of L-hat evaluated at K
     binary Concrete samples z in (0, 1) (the Bernoulli formulas of log p and log q applied to
     non-binary z), through z. Biased: its mean is the gradient of E[L-hat(z)], not of L^K;
     the bias shrinks as the temperature falls, the variance grows. Value: L-hat(z)."""
     z = _relaxed(model, params, x, k, rng, temperature)
-    return bound_estimate(np.subtract(*model.relaxed_log_weights(params, x, z)))
+    return bound_estimate(np.subtract(*_log_weights_at(model, params, x, z)))
 
 
 @register_model_estimator("straight-through", label="straight-through Concrete",
                           colour="#999933", marker="<", linestyle=(0, (5, 2)), min_k=1,
-                          unbiased=False, sampling="relaxed")
-def straight_through(model, params, x, k, rng, temperature=0.5):
+                          unbiased=False, sampling="relaxed", options={"temperature": TEMPERATURE})
+def straight_through(model, params, x, k, rng, temperature):
     """Straight-through (Bengio et al. 2013; Jang et al. 2017): L-hat at the binary samples
     b = [z > 1/2] (which are exact draws from q), differentiated as if b were z. The model
     part is then exactly L-hat's weights term (unbiased); the proposal part is biased at
     every temperature. Value: L-hat(b)."""
     z = _relaxed(model, params, x, k, rng, temperature)
     hard = (getval(z) > 0.5).astype(onp.result_type(getval(z)))
-    return bound_estimate(np.subtract(*model.relaxed_log_weights(params, x,
-                                                                  z + (hard - getval(z)))))
+    return bound_estimate(np.subtract(*_log_weights_at(model, params, x, z + (hard - getval(z)))))
 
 
 # -- Public functions --------------------------------------------------------------------------
-def _check_options(estimator, options):
-    allowed = set(inspect.signature(estimator.per_example).parameters) - {
-        "log_p", "log_q", "log_w", "model", "params", "x", "k", "rng"}
-    unknown = set(options) - allowed
-    if unknown:
-        raise ValueError(f"method {estimator.name!r} takes no option {', '.join(sorted(unknown))}"
-                         f" (its options: {', '.join(sorted(allowed)) or 'none'})")
-
-
-def _check_k(estimator, k):
-    if k < estimator.min_k or (estimator.even_k and k % 2):
-        rule = "an even K >= 2 (pairs)" if estimator.even_k else f"K >= {estimator.min_k}"
-        raise ValueError(f"method {estimator.name!r} needs {rule}, got K = {k}")
-
-
 def learning_signals(log_w, method, **options):
     """The learning signals s_j (shape (..., K)) of a score-function estimator: the numbers
     that multiply grad log q(h_j | x); plain arrays. Options as for `surrogate`."""
@@ -297,8 +390,7 @@ def learning_signals(log_w, method, **options):
     if estimator.signals is None:
         raise ValueError(f"method {method!r} is not a score-function estimator: it has no "
                          "learning signals (use surrogate)")
-    _check_options(estimator, options)
-    return estimator.signals(floating(getval(log_w), "log_w", estimator.min_k), **options)
+    return estimator.signals(log_w, **options)
 
 
 def surrogate_per_example(log_p, log_q, method="vimco", **options):
@@ -311,8 +403,6 @@ def surrogate_per_example(log_p, log_q, method="vimco", **options):
     if estimator.needs_model:
         raise ValueError(f"method {method!r} needs the model, not only log-weights: use "
                          "objective_per_example(model, params, x, k, rng, method)")
-    _check_options(estimator, options)
-    log_p, log_q = log_weight_pair(log_p, log_q, estimator.min_k)
     return estimator.per_example(log_p, log_q, **options)
 
 
@@ -321,16 +411,11 @@ def objective_per_example(model, params, x, k, rng, method="vimco", **options):
     autograd gradient is the estimator. `model` is a model module (models.py), or, for the
     estimators that need only log-weights, its log_weights function."""
     estimator = get(method)
-    _check_k(estimator, k)
     if estimator.needs_model:
-        if not hasattr(model, "proposal_logits"):
-            raise ValueError(f"method {method!r} needs a model with a factorised proposal "
-                             "(proposal_logits, relaxed_log_weights; see models.py), such as "
-                             "the sbn module with one latent layer")
-        _check_options(estimator, options)
         return estimator.per_example(model, params, x, k, rng, **options)
+    k = estimator.check_k(k)
     log_weights = model if callable(model) else model.log_weights
-    return surrogate_per_example(*log_weights(params, x, k, rng), method, **options)
+    return estimator.per_example(*log_weights(params, x, k, rng), **options)
 
 
 def surrogate(log_p, log_q, method="vimco", **options):
@@ -363,10 +448,10 @@ class Stateless:
 
 
 def training_state(method, n_inputs, rng, dtype=np.float64, options=None):
-    """What training carries along for `method` (with its `options`, e.g. a temperature):
-    nvil.NVIL or a Stateless."""
+    """What training carries along for `method` with its run `options` (e.g. a temperature;
+    defaults filled in, an option it does not take refused): nvil.NVIL or a Stateless."""
     estimator = get(method)
+    options = estimator.run_options(options)
     if estimator.state:
-        return estimator.state(n_inputs, rng, dtype)
-    _check_options(estimator, options or {})
+        return estimator.state(n_inputs, rng, dtype, **options)
     return Stateless(method, options)

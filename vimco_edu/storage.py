@@ -1,6 +1,7 @@
 """Writing results so that a crash or an interruption never leaves a half-written file under
 the real name (write to a temporary file beside it, then rename, which is atomic), and
 reading them back with a clear error when a file is corrupt. Nothing is ever unpickled."""
+import glob
 import json
 import os
 import tempfile
@@ -15,7 +16,9 @@ def _atomic(path, write, binary):
     """Call write(file) on a temporary file beside `path`, then rename it to `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    # the writer's process id in the name tells a killed writer's leftovers from a live one's
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.{os.getpid()}.", suffix=".part",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w") as out:
             write(out)
@@ -25,6 +28,31 @@ def _atomic(path, write, binary):
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_parts(stem):
+    """Remove the temporary files that writers of `stem`.* left behind when they were killed
+    mid-write (<name>.<pid>.<random>.part whose process is gone, or of the older form with
+    no process id). Returns the paths removed."""
+    removed = []
+    for part in glob.glob(glob.escape(str(stem)) + ".*.part"):
+        pid = part.rsplit(".", 3)[1]
+        if not (pid.isdigit() and _alive(int(pid))):
+            Path(part).unlink(missing_ok=True)
+            removed.append(part)
+    return removed
+
+
+def _alive(pid):
+    if os.name == "nt":            # os.kill(pid, 0) would signal it there: assume it lives
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:        # another user's process
+        return True
+    return True
 
 
 def atomic_savez(path, compressed=False, **arrays):

@@ -2,11 +2,30 @@
 checkpoints from which an interrupted run continues to the same result.
 
 A model is a module such as sbn (models.py gives the contract), or, for estimators that need
-only log-weights, its function log_weights(params, x, k, rng) -> (log p, log q), each (B, k)."""
+only log-weights, its function log_weights(params, x, k, rng) -> (log p, log q), each (B, k).
+
+`train` is the loop of autograd's `adam` (autograd.misc.optimizers) with what a long run
+adds: held-out evaluation (and selection of the parameters with the best held-out bound),
+checkpoints and a time budget. Everything a run changes as it goes lives in one `Run`
+object (fresh, loaded from a checkpoint, or saved to one), and every argument is checked
+before anything starts (`_checked`), so the loop reads as the algorithm. NVIL's baseline
+network trains alongside the model (estimators.training_state).
+
+- With `checkpoint` (a path), the whole state of the run (parameters, Adam's moments, the
+  random generator, the data order, the history) is written there atomically every
+  `checkpoint_every` steps, and a run started with an existing checkpoint continues from it
+  to the same result as an uninterrupted run.
+- With binarise_each_batch, train_x holds grey levels in [0, 1] and every minibatch is
+  binarised afresh, pixel ~ Bernoulli(grey) (dynamic binarisation).
+- A training or held-out bound that is not finite stops the run with FloatingPointError.
+- history: steps, seconds, train_bound (one per step), eval_step, eval_seconds, eval_bound,
+  the estimator's final state, selected_step, resumed_at (the steps it resumed from)."""
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass
+from types import SimpleNamespace
 
 import autograd.numpy as np
 import numpy as onp
@@ -14,27 +33,42 @@ from autograd.misc import flatten
 
 from . import estimators
 from .bounds import bound_estimate
-from .checks import binary_data, generator, positive_int, positive_number, probabilities
+from .checks import (binary_data, examples, generator, parameters, positive_int,
+                     positive_number, probabilities)
 from .speed import value_and_grad_of_tree
 from .storage import atomic_savez, load_npz
 
 
 def evaluate_bound(model, params, x, k, rng, max_rows=200_000):
     """Mean over the rows of x of L-hat with k samples each: an estimate of the mean L^k,
-    a lower bound on the mean log-likelihood that tightens with k. Rows are processed
-    in chunks so that at most `max_rows` samples are held at once. `model`: a model module
-    or its log_weights function."""
+    a lower bound on the mean log-likelihood that tightens with k. At most `max_rows`
+    samples are held at once: rows go in chunks, and a row whose k samples alone would
+    exceed that has its L-hat summed up over chunks of samples. `model`: a model module or
+    its log_weights function."""
     log_weights = model if callable(model) else model.log_weights
     rng = generator(rng)
     k = positive_int(k, "k")
-    if len(x) == 0:
-        raise ValueError("x holds no rows to evaluate the bound on")
+    x = examples(x, "x")
+    if k > max_rows:
+        return float(onp.mean([_one_row_bound(log_weights, params, row, k, rng, max_rows)
+                               for row in x]))
     chunk = max(1, max_rows // k)
     total = 0.0
     for start in range(0, len(x), chunk):
         log_p, log_q = log_weights(params, x[start:start + chunk], k, rng)
         total += float(onp.sum(bound_estimate(log_p - log_q)))
     return total / len(x)
+
+
+def _one_row_bound(log_weights, params, row, k, rng, max_rows):
+    """L-hat with k samples for one row, from chunks of at most max_rows samples:
+    log (1/k) sum_j w_j = logsumexp over chunks c of (log-mean-exp of c + log |c|) - log k."""
+    parts = []
+    for start in range(0, k, max_rows):
+        size = min(max_rows, k - start)
+        log_p, log_q = log_weights(params, row[None], size, rng)
+        parts.append(float(bound_estimate(log_p - log_q)[0]) + onp.log(size))
+    return float(onp.logaddexp.reduce(parts) - onp.log(k))
 
 
 def step_schedule(step_size, decay=1.0, every=None):
@@ -76,6 +110,198 @@ def adam_step(x, g, m, v, i, step_size, b1=0.9, b2=0.999, eps=1e-8):
     return x, m, v
 
 
+def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
+          batch_size=24, step_size=1e-3, valid_x=None, eval_every=None, eval_k=100,
+          time_budget=None, progress=True, checkpoint=None, checkpoint_every=500,
+          keep_best=False, options=None, binarise_each_batch=False):
+    """Train `model` with Adam on K samples per input using the estimator `method` with its
+    run `options` (e.g. a temperature), for `steps` updates or `time_budget` seconds;
+    `step_size` is a number or a schedule i -> step size (`step_schedule`). The held-out
+    bound (`eval_k` samples) on `valid_x` is evaluated every `eval_every` steps and at the
+    end. Returns (params, history): the last parameters, or with keep_best those with the
+    best held-out bound, and a dict of plain lists and numbers. `checkpoint`,
+    `binarise_each_batch` and what stops a run: see the module docstring."""
+    a = _checked(**locals())
+    state = estimators.training_state(method, a.train_x.shape[1], a.rng, a.train_x.dtype,
+                                      a.options)
+    run, unflatten = Run.start(a, {"model": a.params, "estimator": state.params}, state)
+
+    def objective(trainable, batch):
+        return np.mean(state.objective(model, trainable["model"], batch, a.k, a.rng,
+                                       trainable["estimator"]))
+    value_and_gradient, bar = value_and_grad_of_tree(objective), _Progress(a.steps, progress)
+    while run.step < a.steps:
+        start, run.step = time.perf_counter(), run.step + 1
+        batch = run.next_batch(a.train_x, a.batch_size, a.rng, a.binarise_each_batch)
+        value, gradient = value_and_gradient(unflatten(run.flat), batch)
+        finite_bound(value, f"the training bound at step {run.step}", method)
+        run.flat, run.m, run.v = adam_step(run.flat, flatten(gradient)[0], run.m, run.v,
+                                           run.step, a.step_size(run.step))
+        state.update()
+        out_of_time = run.record(value, time.perf_counter() - start, a.time_budget)
+        last = run.step == a.steps or out_of_time
+        if a.valid_x is not None and (run.step % a.eval_every == 0 or last):
+            run.evaluate(evaluate_bound(model, unflatten(run.flat)["model"], a.valid_x,
+                                        a.eval_k, a.rng), a.keep_best)
+        if a.checkpoint is not None and (run.step % a.checkpoint_every == 0 or last):
+            run.save(a.checkpoint, a.rng, state)
+        bar.show(run.step, run.status(), force=run.step == a.steps)
+        if out_of_time:
+            break
+    bar.close()
+    return run.finish(state, a.keep_best, unflatten)
+
+
+def _checked(model, params, train_x, method, k, steps, rng, batch_size, step_size, valid_x,
+             eval_every, eval_k, time_budget, progress, checkpoint, checkpoint_every,
+             keep_best, options, binarise_each_batch):
+    """train's arguments, each checked (an error naming the argument), as a namespace; the
+    step size becomes a schedule."""
+    estimator = estimators.get(method)
+    rng, k = generator(rng), estimator.check_k(k)
+    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
+    eval_k = positive_int(eval_k, "eval_k")
+    if not callable(step_size):
+        step_size = step_schedule(step_size)
+    if time_budget is not None:
+        time_budget = positive_number(time_budget, "time_budget")
+    parameters(params, "params")
+    train_x = examples(train_x, "train_x")
+    train_x = (probabilities(train_x, "train_x") if binarise_each_batch
+               else binary_data(train_x, "train_x"))
+    if valid_x is not None:
+        valid_x = binary_data(examples(valid_x, "valid_x", none="pass None to skip "
+                                       "evaluation"), "valid_x", width=train_x.shape[1])
+    eval_every = steps if eval_every is None else positive_int(eval_every, "eval_every")
+    if keep_best and valid_x is None:
+        raise ValueError("keep_best selects parameters by their held-out bound: pass valid_x")
+    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
+    del estimator
+    return SimpleNamespace(**locals())
+
+
+@dataclass
+class Run:
+    """Everything a training run changes as it goes: the step reached, where it is in the
+    current pass over the data (`order`, `cursor`), the training seconds so far, the
+    parameters (one flat vector `flat`, and the best so far `best`), Adam's moments m and v,
+    and the history. Saved whole to a checkpoint, it continues to the same result."""
+    step: int
+    cursor: int
+    elapsed: float
+    flat: onp.ndarray
+    best: onp.ndarray
+    m: onp.ndarray
+    v: onp.ndarray
+    order: onp.ndarray
+    history: dict
+
+    ARRAYS = ("flat", "best", "m", "v", "order")
+
+    @classmethod
+    def start(cls, a, trainable, state):
+        """A fresh run for train's checked arguments `a` (or the one in a.checkpoint, if it
+        exists), and the function that turns a flat vector back into `trainable`'s shape."""
+        flat, unflatten = flatten(trainable)
+        history = {"method": a.method, "k": a.k, "steps": [], "seconds": [], "train_bound": [],
+                   "eval_k": a.eval_k, "eval_step": [], "eval_seconds": [], "eval_bound": [],
+                   "selected_step": 0, "resumed_at": []}
+        run = cls(0, 0, 0.0, flat, flat.copy(), onp.zeros_like(flat), onp.zeros_like(flat),
+                  a.rng.permutation(len(a.train_x)), history)
+        if a.checkpoint is not None and os.path.exists(a.checkpoint):
+            run = cls.load(a.checkpoint, run, a.rng, state, a.steps)
+        return run, unflatten
+
+    def next_batch(self, x, batch_size, rng, binarise):
+        """The next minibatch of rows in the current pass (a new shuffled pass when too few
+        are left), binarised afresh from grey levels if `binarise`."""
+        if self.cursor + batch_size > len(self.order):
+            self.order, self.cursor = rng.permutation(len(x)), 0
+        batch = x[self.order[self.cursor:self.cursor + batch_size]]
+        self.cursor += batch_size
+        return (rng.random(batch.shape) < batch).astype(batch.dtype) if binarise else batch
+
+    def record(self, value, seconds, time_budget):
+        """Log a step's training bound and time; True once the time budget is spent."""
+        self.elapsed += seconds
+        self.history["steps"].append(self.step)
+        self.history["seconds"].append(self.elapsed)
+        self.history["train_bound"].append(float(value))
+        return time_budget is not None and self.elapsed >= time_budget
+
+    def evaluate(self, bound, keep_best):
+        """Log a held-out bound; with keep_best, keep these parameters if it is the best."""
+        finite_bound(bound, f"the held-out bound at step {self.step}", self.history["method"])
+        for key, value in [("eval_step", self.step), ("eval_seconds", self.elapsed),
+                           ("eval_bound", bound)]:
+            self.history[key].append(value)
+        if keep_best and bound >= max(self.history["eval_bound"]):
+            # a copy: adam_step updates flat in place
+            self.best, self.history["selected_step"] = self.flat.copy(), self.step
+
+    def status(self):
+        recent = onp.mean(self.history["train_bound"][-50:])
+        return f"train bound {recent:8.2f} nats  {self.elapsed:6.1f} s"
+
+    def finish(self, state, keep_best, unflatten):
+        """(the model's parameters, the history), as train returns them."""
+        self.history["estimator_state"] = state.state()
+        if not keep_best:
+            self.best, self.history["selected_step"] = self.flat, self.history["steps"][-1]
+        return unflatten(self.best)["model"], self.history
+
+    def save(self, path, rng, state):
+        """Everything the run needs to continue, in one .npz written atomically."""
+        progress = {"step": self.step, "cursor": self.cursor, "elapsed": self.elapsed,
+                    "history": self.history, "rng": rng.bit_generator.state,
+                    "estimator": state.state()}
+        atomic_savez(path, **{name: getattr(self, name) for name in self.ARRAYS},
+                     progress=onp.array(json.dumps(progress)))
+
+    @classmethod
+    def load(cls, path, fresh, rng, state, steps):
+        """The run saved at `path`, checked against this one (`fresh`); restores the random
+        generator and the estimator's state. ValueError naming the file if it does not fit."""
+        stored = load_npz(path, [*cls.ARRAYS, "progress"])
+        progress = _checked_progress(path, stored, fresh, steps)
+        rng.bit_generator.state = progress["rng"]
+        state.restore(progress["estimator"])
+        progress["history"]["resumed_at"].append(progress["step"])
+        dtype = fresh.flat.dtype
+        return cls(progress["step"], progress["cursor"], progress["elapsed"],
+                   stored["flat"].astype(dtype), stored["best"].astype(dtype), stored["m"],
+                   stored["v"], stored["order"], progress["history"])
+
+
+def _checked_progress(path, stored, fresh, steps):
+    """The progress record of a checkpoint, after checking that the checkpoint is whole and
+    belongs to this run (parameter count, data, method, K, steps)."""
+    fix = f"delete {path} to start this run afresh"
+    shapes = {name: stored[name].shape for name in Run.ARRAYS}
+    if shapes != {name: getattr(fresh, name).shape for name in Run.ARRAYS}:
+        raise ValueError(f"checkpoint {path} is for another configuration "
+                         f"({stored['flat'].size} parameters, {stored['order'].size} training "
+                         f"rows; this run has {fresh.flat.size} and {fresh.order.size}): {fix}")
+    try:
+        progress = json.loads(str(stored["progress"]))
+        step, history = int(progress["step"]), progress["history"]
+        whole = ({"cursor", "elapsed", "rng", "estimator"} <= set(progress)
+                 and len(history["steps"]) == step)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"checkpoint {path} is damaged ({err!r}): {fix}") from err
+    if not whole or not 0 <= progress["cursor"] <= len(fresh.order) or \
+            not onp.array_equal(onp.sort(stored["order"]), onp.arange(len(fresh.order))):
+        raise ValueError(f"checkpoint {path} is damaged (its progress record is incomplete or "
+                         f"inconsistent): {fix}")
+    if history["method"] != fresh.history["method"] or history["k"] != fresh.history["k"]:
+        raise ValueError(f"checkpoint {path} is for method {history['method']!r} with K = "
+                         f"{history['k']}, not this run's: {fix}")
+    if step > steps:
+        raise ValueError(f"checkpoint {path} is at step {step}, beyond this run's {steps} "
+                         f"steps: {fix}")
+    return progress
+
+
 class _Progress:
     """A one-line text progress bar on stderr (the package depends on numpy and
     autograd only, so no tqdm); redrawn at most twice a second."""
@@ -94,146 +320,3 @@ class _Progress:
     def close(self):
         if self.enabled:
             sys.stderr.write("\n")
-
-
-def train(model, params, train_x, *, method="vimco", k=5, steps=1000, rng=0,
-          batch_size=24, step_size=1e-3, valid_x=None, eval_every=None, eval_k=100,
-          time_budget=None, progress=True, checkpoint=None, checkpoint_every=500,
-          keep_best=False, options=None, binarise_each_batch=False):
-    """Train `model` (a module such as sbn, or its log_weights function) with Adam, using the
-    estimator `method` (a name in estimators.ESTIMATORS, with its `options`, e.g. a
-    temperature; NVIL's baseline network trains alongside the model) on K samples per input.
-
-    Runs `steps` updates (or stops after `time_budget` seconds of training), evaluating
-    the held-out bound with `eval_k` samples on `valid_x` every `eval_every` steps and at
-    the end. With `checkpoint` (a path), the whole state of the run (parameters, Adam's
-    moments, the random generator, the data order, the history) is written there atomically
-    every `checkpoint_every` steps, and a run started with an existing checkpoint continues
-    from it to the same result as an uninterrupted run. Returns (params, history): history
-    is a dict of plain lists and numbers (steps, seconds, train_bound, eval_step,
-    eval_seconds, eval_bound, the estimator's final state, and selected_step).
-
-    `step_size` is a number or a schedule: a function of the step i = 1, 2, ... (e.g.
-    `step_schedule`). With binarise_each_batch, train_x holds grey levels in [0, 1] and every
-    minibatch is binarised afresh, pixel ~ Bernoulli(grey) (dynamic binarisation). A training
-    or held-out bound that is not finite stops the run with FloatingPointError.
-
-    With keep_best, the parameters returned are those with the best held-out bound among the
-    evaluations (model selection by early stopping); otherwise the last ones."""
-    estimator = estimators.get(method)
-    rng = generator(rng)
-    steps = positive_int(steps, "steps")
-    k = positive_int(k, "k", minimum=estimator.min_k)
-    if estimator.even_k and k % 2:
-        raise ValueError(f"method {method!r} uses antithetic pairs: k must be even, got {k}")
-    batch_size = positive_int(batch_size, "batch_size")
-    eval_k = positive_int(eval_k, "eval_k")
-    if not callable(step_size):
-        step_size = positive_number(step_size, "step_size")
-    if time_budget is not None and not time_budget > 0:
-        raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
-    train_x = (probabilities(train_x, "train_x") if binarise_each_batch
-               else binary_data(train_x, "train_x"))
-    if len(train_x) == 0:
-        raise ValueError("train_x holds no rows to train on")
-    if valid_x is not None:
-        valid_x = binary_data(valid_x, "valid_x", width=train_x.shape[1])
-        if len(valid_x) == 0:
-            raise ValueError("valid_x holds no rows: pass None to skip evaluation")
-    eval_every = steps if eval_every is None else positive_int(eval_every, "eval_every")
-    if keep_best and valid_x is None:
-        raise ValueError("keep_best selects parameters by their held-out bound: pass valid_x")
-    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
-
-    state = estimators.training_state(method, train_x.shape[1], rng, dtype=train_x.dtype,
-                                      options=options)
-    flat, unflatten = flatten({"model": params, "estimator": state.params})
-    run = {"step": 0, "cursor": 0, "elapsed": 0.0, "flat": flat, "best": flat.copy(),
-           "m": onp.zeros_like(flat),
-           "v": onp.zeros_like(flat), "order": rng.permutation(len(train_x)),
-           "history": {"method": method, "k": k, "steps": [], "seconds": [], "train_bound": [],
-                       "eval_k": eval_k, "eval_step": [], "eval_seconds": [],
-                       "eval_bound": [], "selected_step": 0, "resumed_at": []}}
-    if checkpoint is not None and os.path.exists(checkpoint):
-        run = _resume(checkpoint, run, rng, state)
-
-    def objective(trainable, batch):
-        return np.mean(state.objective(model, trainable["model"], batch, k, rng,
-                                       trainable["estimator"]))
-    value_and_gradient = value_and_grad_of_tree(objective)
-    history, bar = run["history"], _Progress(steps, progress)
-    flat, best, m, v, order, cursor, elapsed = (
-        run[key] for key in ("flat", "best", "m", "v", "order", "cursor", "elapsed"))
-    for step in range(run["step"] + 1, steps + 1):
-        start = time.perf_counter()
-        if cursor + batch_size > len(order):
-            order, cursor = rng.permutation(len(train_x)), 0
-        batch = train_x[order[cursor:cursor + batch_size]]
-        if binarise_each_batch:
-            batch = (rng.random(batch.shape) < batch).astype(batch.dtype)
-        cursor += batch_size
-        # differentiate with respect to the parameters' arrays, not the flat vector:
-        # unflattening inside the traced function would make autograd scatter every
-        # gradient back into a vector of all parameters (np.add.at)
-        value, gradient = value_and_gradient(unflatten(flat), batch)
-        finite_bound(value, f"the training bound at step {step}", method)
-        size = step_size(step) if callable(step_size) else step_size
-        flat, m, v = adam_step(flat, flatten(gradient)[0], m, v, step, size)
-        state.update()
-        elapsed += time.perf_counter() - start
-        history["steps"].append(step)
-        history["seconds"].append(elapsed)
-        history["train_bound"].append(float(value))
-        out_of_time = time_budget is not None and elapsed >= time_budget
-        if valid_x is not None and (step % eval_every == 0 or step == steps or out_of_time):
-            bound = evaluate_bound(model, unflatten(flat)["model"], valid_x, eval_k, rng)
-            finite_bound(bound, f"the held-out bound at step {step}", method)
-            history["eval_step"].append(step)
-            history["eval_seconds"].append(elapsed)
-            history["eval_bound"].append(bound)
-            if keep_best and bound >= max(history["eval_bound"]):
-                # a copy: adam_step updates flat in place
-                best, history["selected_step"] = flat.copy(), step
-        if checkpoint is not None and (step % checkpoint_every == 0 or step == steps
-                                       or out_of_time):
-            _save(checkpoint, step, cursor, elapsed, flat, best, m, v, order, history, rng,
-                  state)
-        recent = onp.mean(history["train_bound"][-50:])
-        bar.show(step, f"train bound {recent:8.2f} nats  {elapsed:6.1f} s", force=step == steps)
-        if out_of_time:
-            break
-    bar.close()
-    history["estimator_state"] = state.state()
-    if not keep_best:
-        best, history["selected_step"] = flat, history["steps"][-1]
-    return unflatten(best)["model"], history
-
-
-def _save(path, step, cursor, elapsed, flat, best, m, v, order, history, rng, state):
-    """Everything a run needs to continue, in one .npz written atomically."""
-    progress = {"step": step, "cursor": cursor, "elapsed": elapsed, "history": history,
-                "rng": rng.bit_generator.state, "estimator": state.state()}
-    atomic_savez(path, flat=flat, best=best, m=m, v=v, order=order,
-                 progress=onp.array(json.dumps(progress)))
-
-
-def _resume(path, fresh, rng, state):
-    """The run stored at `path`, checked against this run's parameter count and data."""
-    stored = load_npz(path, ["flat", "best", "m", "v", "order", "progress"])
-    if stored["flat"].shape != fresh["flat"].shape or stored["order"].shape != fresh["order"].shape:
-        raise ValueError(f"checkpoint {path} is for another configuration "
-                         f"({stored['flat'].size} parameters, {stored['order'].size} training "
-                         f"rows; this run has {fresh['flat'].size} and {fresh['order'].size})")
-    progress = json.loads(str(stored["progress"]))
-    if progress["history"]["method"] != fresh["history"]["method"] or \
-            progress["history"]["k"] != fresh["history"]["k"]:
-        raise ValueError(f"checkpoint {path} is for method {progress['history']['method']!r} "
-                         f"with K = {progress['history']['k']}, not this run's")
-    rng.bit_generator.state = progress["rng"]
-    state.restore(progress["estimator"])
-    progress["history"]["resumed_at"].append(progress["step"])
-    dtype = fresh["flat"].dtype
-    return {"step": progress["step"], "cursor": progress["cursor"],
-            "elapsed": progress["elapsed"], "history": progress["history"],
-            "flat": stored["flat"].astype(dtype), "best": stored["best"].astype(dtype),
-            "m": stored["m"], "v": stored["v"], "order": stored["order"]}

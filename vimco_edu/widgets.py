@@ -60,26 +60,7 @@ def build(draw, controls, *, static=None, rows=None, draw_static=None):
     a PNG preview (the figure for the controls' current values) and a text description."""
     import ipywidgets as widgets
 
-    if not callable(draw):
-        raise TypeError(f"draw must be a function that draws a figure, got {type(draw).__name__}")
-    if draw_static is not None and not callable(draw_static):
-        raise TypeError(f"draw_static must be a function, got {type(draw_static).__name__}")
-    if not isinstance(controls, dict) or not controls:
-        raise TypeError("controls must be a non-empty dict {argument name: ipywidgets control}")
-    for name, control in controls.items():
-        if not isinstance(control, widgets.ValueWidget):
-            raise TypeError(f"controls[{name!r}] must be an ipywidgets control with a value, "
-                            f"got {type(control).__name__}")
-    static = dict(static or {})
-    unknown = sorted(set(static) - set(controls))
-    if unknown:
-        raise ValueError(f"static names {unknown} that are not controls ({list(controls)})")
-    rows = rows or [[name] for name in controls]
-    placed = [name for row in rows for name in row]
-    if sorted(placed) != sorted(controls):
-        raise ValueError(f"rows must place every control exactly once: got {rows} for "
-                         f"{list(controls)}")
-    draw_static = draw_static or draw
+    static, rows, draw_static = _checked(draw, controls, static, rows, draw_static)
 
     values = {name: _static_values(name, control, static.get(name, _DEFAULT))
               for name, control in controls.items()}
@@ -102,6 +83,34 @@ def build(draw, controls, *, static=None, rows=None, draw_static=None):
     if preview["png"] is not None:
         bundle["image/png"] = base64.b64encode(preview["png"]).decode("ascii")
     return box, bundle
+
+
+def _checked(draw, controls, static, rows, draw_static):
+    """explore's arguments checked (an error naming the argument): (static, rows,
+    draw_static) with their defaults filled in."""
+    import ipywidgets as widgets
+
+    if not callable(draw):
+        raise TypeError(f"draw must be a function that draws a figure, got {type(draw).__name__}")
+    if draw_static is not None and not callable(draw_static):
+        raise TypeError(f"draw_static must be a function, got {type(draw_static).__name__}")
+    if not isinstance(controls, dict) or not controls:
+        raise TypeError("controls must be a non-empty dict {argument name: ipywidgets control}")
+    for name, control in controls.items():
+        if not isinstance(control, widgets.ValueWidget):
+            raise TypeError(f"controls[{name!r}] must be an ipywidgets control with a value, "
+                            f"got {type(control).__name__}")
+    static = dict(static or {})
+    unknown = sorted(set(static) - set(controls))
+    if unknown:
+        raise ValueError(f"static names {unknown} that are not controls ({list(controls)})")
+    rows = rows or [[name] for name in controls]
+    placed = [name for row in rows for name in row]
+    if sorted(placed) != sorted(controls):
+        raise ValueError(f"rows must place every control exactly once: got {rows} for "
+                         f"{list(controls)}")
+    draw_static = draw_static or draw
+    return static, rows, draw_static
 
 
 _DEFAULT = object()
@@ -172,6 +181,16 @@ def _static_widget(draw, controls, values, start, rows):
         return stack
 
     figure = frames(0, {})
+    note = _note(controls, values, count)
+    layout = [widgets.HBox([pickers[n] for n in row if n in pickers]) for row in rows]
+    layout = [row for row in layout if row.children]
+    box = widgets.VBox([widgets.HTML(f"<small>{_escape(note)}</small>"), *layout, figure])
+    box.links = links   # the browser-side links (the widget state holds them; tests read them)
+    return box, note
+
+
+def _note(controls, values, count):
+    """The line above a static widget: how many frames, and which controls are reduced."""
     described = []
     for name, options in values.items():
         live = controls[name]
@@ -180,14 +199,9 @@ def _static_widget(draw, controls, values, start, rows):
             described.append(f"{label}: {len(options)} of its values")
         elif len(options) == 1 and _live_count(live) != 1:
             described.append(f"{label}: fixed at {_show(live, options[0])}")
-    note = (f"Precomputed for this page ({count} frame{'s' if count > 1 else ''}"
+    return (f"Precomputed for this page ({count} frame{'s' if count > 1 else ''}"
             + (f"; {', '.join(described)}" if described else "")
             + "): run the notebook to redraw it live for any setting.")
-    layout = [widgets.HBox([pickers[n] for n in row if n in pickers]) for row in rows]
-    layout = [row for row in layout if row.children]
-    box = widgets.VBox([widgets.HTML(f"<small>{_escape(note)}</small>"), *layout, figure])
-    box.links = links   # the browser-side links (the widget state holds them; tests read them)
-    return box, note
 
 
 def _index_control(live, options, value):

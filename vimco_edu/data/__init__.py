@@ -25,11 +25,16 @@ from vimco_edu.data._npz import content_sha256, load_verified
 from vimco_edu.data.download import PIXELS
 
 __all__ = ["load_mnist", "load_mnist_labels", "resolve_source", "data_sha256", "top_half",
-           "bottom_half", "to_images", "tile", "SPLITS", "SOURCES"]
+           "bottom_half", "to_images", "tile", "SPLITS", "SOURCES", "SPLIT_SIZES"]
 
 SPLITS = ("train", "valid", "test")
 SOURCES = ("subset", "standard", "full", "auto")
 SUBSET_SIZES = {"train": 8000, "valid": 1000, "test": 1000}
+# the number of digits in each split of each source (full: Larochelle & Murray's files)
+SPLIT_SIZES = {"subset": SUBSET_SIZES,
+               "standard": {split: rows.stop - rows.start
+                            for split, (_, rows) in _standard.SPLIT_ROWS.items()},
+               "full": {"train": 50_000, "valid": 10_000, "test": 10_000}}
 SUBSET_PATH = Path(__file__).with_name("mnist_subset.npz")
 # content_sha256 of the arrays in mnist_subset.npz (printed by build_subset).
 SUBSET_SHA256 = "74ffc0794babdfead95df2e64218cc7fdf7e163b561a1cf2deaf4411efb15e4c"

@@ -44,3 +44,17 @@ def load_verified(path, sha256, fix):
             f"{path} is corrupt or was modified: the sha256 of its arrays is {actual}, "
             f"expected {sha256}. {fix}")
     return arrays
+
+
+def load_cached(path, fix):
+    """The arrays of the cached .npz at `path`, checked against the sha256 kept beside it in
+    a `.sha256` file, or None if it is not cached. ValueError naming the file (and how to
+    `fix` it) if it is a folder, has no checksum, or does not match it."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a cached data file: remove it")
+    if not path.exists():
+        return None
+    checksum = path.with_suffix(".sha256")
+    if not checksum.is_file():
+        raise ValueError(f"{path} has no {checksum.name}, so its sha256 cannot be checked. {fix}")
+    return load_verified(path, checksum.read_text().strip(), fix)

