@@ -36,13 +36,15 @@ RESULT_NAME = re.compile(r"[^.].*-k\d+-seed\d+-[0-9a-f]{10}\.json")
 
 # -- Writing -----------------------------------------------------------------------------------
 def git_commit():
-    """HEAD's hash, marked if tracked files differ from it (call before training starts)."""
+    """HEAD's hash, marked if tracked files differ from it (call before training starts);
+    stored results (notebooks/results, tests/data) are data, not code, and do not count."""
     here = os.path.dirname(__file__)
+    status = ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+              ":(top,exclude)notebooks/results", ":(top,exclude)tests/data"]
     try:
         commit, dirty = (subprocess.run(words, capture_output=True, text=True, cwd=here,
                                         timeout=10).stdout.strip()
-                         for words in (["git", "rev-parse", "HEAD"],
-                                       ["git", "status", "--porcelain", "--untracked-files=no"]))
+                         for words in (["git", "rev-parse", "HEAD"], status))
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "unknown", ""
     return (commit or "unknown") + ("+uncommitted changes" if dirty else "")
