@@ -66,6 +66,17 @@ nb_execution_mode = "force" if EXECUTED else "off"
 nb_execution_excludepatterns = [f"notebooks/{stem}.ipynb" for stem in COURSE
                                 if stem not in EXECUTED]
 nb_execution_timeout = 900
+if EXECUTED:
+    # nbclient gives a kernel 60 s to start, which a machine busy with training runs can exceed
+    # ("Kernel didn't respond in 60 seconds" fails the build); myst-nb has no setting for it, so
+    # nbclient.execute, which myst-nb calls, gets a client that waits longer.
+    import nbclient.client
+    from traitlets import Integer
+
+    class PatientNotebookClient(nbclient.client.NotebookClient):
+        startup_timeout = Integer(600)
+
+    nbclient.client.NotebookClient = PatientNotebookClient
 nb_execution_raise_on_error = True   # a notebook that fails to run must fail the build
 nb_execution_show_tb = True
 nb_merge_streams = True

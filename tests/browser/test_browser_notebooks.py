@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from jupyter_harness import (
     code_cells_to_run,
     copy_notebooks,
@@ -141,7 +142,10 @@ def test_course_command_prints_a_url_that_opens_the_start_notebook(page, tmp_pat
         tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current").first
         assert tab.text_content() == "00_start_here.ipynb", (
             f"{url.group(0)} opens {tab.text_content()!r}, not the start notebook")
-        assert "00 · Start here" in page.locator(".jp-Notebook").first.text_content()
+        # JupyterLab shows the notebook's frame (one empty cell, "Click to add a cell.") before
+        # the file's cells arrive: wait, up to a minute, for the start notebook's title
+        expect(page.locator(".jp-Notebook").first).to_contain_text("00 · Start here",
+                                                                    timeout=60_000)
     finally:
         page.close()
         proc.terminate()
