@@ -13,16 +13,28 @@
    second over those of a plain matmul of its largest shape; target >= 0.5), measured as
    train() runs it. Step and matmul are timed in alternation and the best of each kept.
    The element-wise work runs on one core whatever BLAS does, so the ratio is for one
-   BLAS thread unless OPENBLAS_NUM_THREADS says otherwise."""
+   BLAS thread unless OPENBLAS_NUM_THREADS says otherwise.
+4. The same step against its jax.jit twin (benchmarks/jit_twin.py), ours / twin (target
+   <= 0.8), at the parameters of the stored VIMCO K=50 run (as mid-training) and at the
+   initial ones. The two are timed in alternation in one process pinned to one CPU (the
+   idlest), best of each kept. Needs `pip install -r benchmarks/requirements.txt`; without jax
+   it says so and skips. Some machines set OPENBLAS_CORETYPE to an older kernel, which slows
+   numpy: unset it for this command alone (env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+   python benchmarks/run.py); the kernel OpenBLAS runs is printed."""
 import argparse
+import glob
 import os
+import pathlib
+import sys
+import time
 import timeit
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLAS
 
 import numpy as np  # noqa: E402
 
-from vimco_edu import log_mean_exp, sbn, surrogate, vimco_signals  # noqa: E402
+from vimco_edu import data, log_mean_exp, sbn, surrogate, vimco_signals  # noqa: E402
+from vimco_edu.experiments import load_params  # noqa: E402
 from vimco_edu.leave_one_out import vimco_signals_brute_force  # noqa: E402
 from vimco_edu.speed import reuse_freed_memory, value_and_grad_of_tree  # noqa: E402
 
@@ -42,6 +54,65 @@ def matmul_flops(batch, k, sizes):
     for a, b in zip(sizes[:-1], sizes[1:]):
         forward += 2 * rows * a * b          # generative layers
     return 2 * forward
+
+
+def vimco_step(params, x, k, rng):
+    """One VIMCO training step as train() runs it: (value, gradient) of the batch surrogate."""
+    return value_and_grad_of_tree(
+        lambda p: surrogate(*sbn.log_weights(p, x, k, rng), "vimco"))(params)
+
+
+def idlest_cpu(seconds=0.3):
+    """The CPU of this process's allowed set that was idle longest over `seconds`."""
+    def idle():
+        with open("/proc/stat") as f:
+            return {int(line.split()[0][3:]): int(line.split()[4]) for line in f
+                    if line.startswith("cpu") and line[3].isdigit()}
+    before = idle()
+    time.sleep(seconds)
+    after = idle()
+    allowed = os.sched_getaffinity(0)
+    return max(allowed, key=lambda cpu: after.get(cpu, 0) - before.get(cpu, 0))
+
+
+def openblas_kernel():
+    """The CPU kernel OpenBLAS runs (threadpoolctl), or why it is unknown."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (pip install threadpoolctl)"
+    return ", ".join(f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()
+                     if i["user_api"] == "blas") or "no BLAS found"
+
+
+def twin_ratio(quick, rng):
+    """Item 4: ours / the jit twin at trained and at initial parameters, or None without jax."""
+    if os.environ["OPENBLAS_NUM_THREADS"] == "1":   # XLA to one thread too (before importing)
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                              "intra_op_parallelism_threads=1")
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_platforms", "cpu")
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import jit_twin
+    sizes, batch, k = ([784, 50, 50, 50] if quick else [784, 200, 200, 200]), 24, 50
+    x = data.load_mnist("train", verbose=False)[:batch].astype(np.float32)
+    stored = sorted(glob.glob(str(pathlib.Path(__file__).parents[1] / "notebooks" / "results"
+                                  / "generative" / "vimco-k50-seed0-*.json")))
+    settings = {"initial": sbn.init_sbn(sizes, rng, dtype=np.float32)}
+    if stored and not quick:
+        settings = {"trained": load_params(stored[0]), **settings}
+    ratios = {}
+    for name, params in settings.items():
+        ours, twin = lambda: vimco_step(params, x, k, rng), jit_twin.make_step(params, x, k)
+        times = {ours: [], twin: []}
+        for _ in range(2 if quick else 7):
+            for fn in times:
+                times[fn].append(best_time(fn, 2 if quick else 5))
+        ratios[name] = min(times[ours]) / min(times[twin]), min(times[ours]), min(times[twin])
+    return ratios
 
 
 def main(quick):
@@ -77,6 +148,25 @@ def main(quick):
           f"{1e3 * seconds:.0f} ms/step = {share:.2f} of numpy's matmul rate "
           f"({rate / 1e9:.0f} GFLOP/s here, BLAS threads: "
           f"{os.environ['OPENBLAS_NUM_THREADS']})  (target >= 0.5)")
+
+    pinned = os.sched_getaffinity(0)
+    if os.environ["OPENBLAS_NUM_THREADS"] == "1":
+        os.sched_setaffinity(0, {idlest_cpu()})
+    ratios = twin_ratio(quick, rng)
+    cpu = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, pinned)
+    if ratios is None:
+        print("4. ours / jax.jit twin: skipped, jax is not installed "
+              "(pip install -r benchmarks/requirements.txt)")
+        return
+    print(f"4. ours / jax.jit twin of the same step (CPUs {cpu}): " + ", ".join(
+        f"{r:.2f}x at {name} parameters ({1e3 * a:.1f} / {1e3 * b:.1f} ms)"
+        for name, (r, a, b) in ratios.items()) + "  (target <= 0.8)")
+    override = {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                if v in os.environ}
+    print(f"   OpenBLAS kernel: {openblas_kernel()}"
+          + (f"; overridden by {override}: unset for this command to time this CPU's own"
+             if override else ""))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ import autograd.numpy as np
 import numpy as onp
 
 from .checks import binary_data, generator, positive_int, sampler
-from .layers import (affine, as_rows, bernoulli_chain, bernoulli_log_prob_reference, per_input,
-                     sigmoid)
+from .layers import affine, as_rows, bernoulli_chain, bernoulli_log_prob, per_input, sigmoid
 from .models import init_layers
 
 
@@ -89,10 +88,10 @@ def relaxed_log_weights(params, x, latents):
     they equal log_weights'; for h in (0, 1) (relaxed samples) they are the formulas'
     continuous extension; differentiable in the parameters and in h."""
     logits = proposal_logits(params, x)[:, None, :]
-    log_q = bernoulli_log_prob_reference(logits, latents)
+    log_q = bernoulli_log_prob(logits, latents)
     gen = params["gen"][0]
-    log_p = (bernoulli_log_prob_reference(params["prior"], latents)
-             + bernoulli_log_prob_reference(np.matmul(latents, gen["W"]) + gen["b"],
+    log_p = (bernoulli_log_prob(params["prior"], latents)
+             + bernoulli_log_prob(np.matmul(latents, gen["W"]) + gen["b"],
                                             x[:, None, :]))
     return log_p, log_q
 

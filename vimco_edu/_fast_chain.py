@@ -1,0 +1,262 @@
+"""The fast path behind layers.bernoulli_chain: the same numbers as layers.chain_log_prob (the
+plain definition), computed with fewer passes over memory. Its contract is
+tests/test_layers.py, which checks value and gradient against the plain definition.
+
+What makes it fast, each explained where it is written:
+- the chain is one autograd node whose gradient is the delta rule, d log p / d a_l = v_l - p_l
+  (the values are constants), so autograd traces no per-layer arithmetic;
+- each layer's elementwise work is done in blocks of rows that stay in the CPU's cache;
+- one tanh per unit gives both sigmoid(a) and softplus(a) (with a log1p);
+- row sums are matrix-vector products, and sums against data shared by the k samples of an
+  input are taken once per input;
+- uniforms come straight from PCG64's raw output where that gives Generator.random's numbers.
+
+Arrays are (B, k, units): k samples for each of B inputs; anything given once per input
+(first logits, data, side terms) is (B, 1, units) and broadcasts."""
+import numpy as onp
+from autograd.extend import defvjp_argnums, primitive
+from autograd.tracer import getval
+
+BLOCK = 1 << 16     # elements of a block of rows: a few such arrays stay in a core's L2 cache
+LOG_2 = float(onp.log(2.0))
+
+
+def chain(first_logits, layers, values=None, rng=None, side=None, k=1):
+    """layers.bernoulli_chain's arguments and result: (values, log-probability)."""
+    side = list(side or [])
+    _check(first_logits, layers, values, rng, side)
+    run = _forward(getval(first_logits), [getval(layer["W"]) for layer in layers],
+                   [getval(layer["b"]) for layer in layers], [getval(s) for s in side],
+                   values, rng, k)
+    params = [p for layer in layers for p in (layer["W"], layer["b"])]
+    return run["values"], _log_prob(first_logits, *params, *side, run=run)
+
+
+def _check(first_logits, layers, values, rng, side):
+    n_layers = 1 + len(layers)
+    first = getval(first_logits)
+    if values is not None and len(values) != n_layers:
+        raise ValueError(f"values must hold {n_layers} arrays (one per layer), got {len(values)}")
+    if values is None and (rng is None or onp.ndim(first) != 3 or onp.shape(first)[1] != 1):
+        raise ValueError("sampling a chain needs rng and first_logits of shape (B, 1, units), "
+                         f"got rng={rng!r} and first_logits of shape {onp.shape(first)}")
+    if side and len(side) != len(layers):
+        raise ValueError(f"side must hold {len(layers)} arrays (one per later layer), "
+                         f"got {len(side)}")
+
+
+# -- Forward: values, log-probability, and v - p for the gradient ------------------------------
+def _forward(first_logits, weights, biases, side, values, rng, k):
+    """The chain on plain arrays: {"values", "deltas": v_l - p_l, "log_prob", "dtype"}."""
+    run = {"values": [], "deltas": [], "log_prob": 0.0}
+    for n in range(1 + len(weights)):
+        given = None if values is None else onp.asarray(getval(values[n]))
+        if n == 0:
+            value, delta, log_prob = _first_layer(first_logits, given, rng, k)
+        else:
+            offset = biases[n - 1] if not side else biases[n - 1] + side[n - 1]
+            value, delta, log_prob = _later_layer(run["values"][-1], weights[n - 1], offset,
+                                                  given, rng)
+        if value.shape[-1] != delta.shape[-1]:
+            raise ValueError(f"values[{n}] must have {delta.shape[-1]} units on its last axis "
+                             f"(as its logits do), got shape {value.shape}")
+        run["values"].append(value)
+        run["deltas"].append(delta)
+        run["log_prob"] = run["log_prob"] + log_prob
+    run["dtype"] = run["deltas"][-1].dtype
+    return run
+
+
+def _first_layer(logits, value, rng, k):
+    """Layer 1, whose logits are given (once per input, or a prior): they are few, so they
+    are used as they are; a sample is v = [u < sigmoid(a)] for u ~ Uniform(0, 1)."""
+    probs, log_normaliser = bernoulli_stats(logits)
+    if value is None:
+        value = _uniforms(rng, (probs.shape[0], k, probs.shape[-1]), probs.dtype)
+        onp.less(value, probs, out=value)
+    elif value.shape[-1] != probs.shape[-1]:
+        return value, probs, 0.0            # _forward reports the mismatch
+    return value, value - probs, _row_dot(value, logits) - log_normaliser
+
+
+def _later_layer(below, weights, offset, value, rng):
+    """A layer with logits a = below W + offset (offset: the bias, plus a side term given once
+    per input), in blocks of rows. Returns (values, v - p, sum_i v_i a_i - softplus(a_i))."""
+    units = weights.shape[-1]
+    if value is not None and value.shape[-1] != units:
+        return value, onp.empty(units), 0.0                 # _forward reports the mismatch
+    lead = below.shape[:-1] if value is None else onp.broadcast_shapes(below.shape[:-1],
+                                                                        value.shape[:-1])
+    below = onp.broadcast_to(below, lead + below.shape[-1:])
+    dtype = onp.result_type(below, weights, offset)
+    sampled = value is None
+    if sampled:
+        value = _uniforms(rng, lead + (units,), dtype)
+    elif value.shape[:-1] != lead and value.shape[:1] != lead[:1]:   # (B, 1, units) stays
+        value = onp.broadcast_to(value, lead + (units,))
+    half, half_sums, value_dots = _halved_logits(below, 0.5 * weights, value, lead)
+    half_offset = 0.5 * onp.asarray(offset, dtype)
+    per_input = half_offset.ndim == len(lead) + 1            # a side term, (B, 1, units)
+    delta, log_prob = onp.empty(lead + (units,), dtype), onp.empty(lead, dtype)
+    for block in _blocks(lead, units):
+        offset_half = half_offset[block] if per_input else half_offset
+        a_half = half[block]
+        a_half += offset_half
+        probs, log_normaliser = _stats(a_half, half_sums[block] + onp.sum(offset_half, axis=-1),
+                                       out=delta[block])
+        v = value[block]
+        if sampled:                                          # v = [u < p], u ~ Uniform(0, 1)
+            onp.less(v, probs, out=v)
+        dots = _row_dot(v, a_half) if value_dots is None else (
+            value_dots[block] + _row_dot(v, offset_half))
+        log_prob[block] = 2 * dots - log_normaliser
+        onp.subtract(v, probs, out=probs)
+    return value, delta, log_prob
+
+
+def _halved_logits(below, half_weights, value, lead):
+    """a/2 without the offset, below W / 2, for every row (one BLAS call); its row sums
+    below . (W 1) / 2 (a matrix-vector product); and, where the values are given once per
+    input (B, 1, units) as the data are, sum_i v_i (below W)_i / 2 = below . (W v) / 2 per
+    sample (None otherwise): a product per input instead of a pass over every sample's a."""
+    half = _matmul_rows(below, half_weights)
+    half_sums = _matmul_rows(below, onp.sum(half_weights, axis=-1))
+    if len(lead) != 2 or value.ndim != 3 or value.shape[1] != 1 or lead[1] == 1:
+        return half, half_sums, None
+    return half, half_sums, _row_dot(below, value @ half_weights.T)
+
+
+def bernoulli_stats(logits):
+    """sigmoid(a) and sum_i softplus(a_i) over the last axis, for plain-array logits a."""
+    half = 0.5 * onp.asarray(logits)
+    return _stats(half, onp.sum(half, axis=-1))
+
+
+def _stats(half, half_sum, out=None):
+    """sigmoid(a) (into `out`) and sum_i softplus(a_i) over the last axis, given half = a/2
+    and its row sums, from one tanh and one log1p per unit. With t = tanh(a/2):
+    sigmoid(a) = (1 + t)/2, so max(p, 1 - p) = (1 + |t|)/2, and
+    softplus(a) = max(a, 0) - log max(p, 1 - p) = |a|/2 + a/2 - log1p(|t|) + log 2,
+    every term accurate to rounding. (tanh costs less than exp and saturates where exp
+    would overflow, which numpy handles slowly; p is accurate to rounding in absolute terms:
+    below a = -17 float32 gives p = 0.)"""
+    t = onp.tanh(half, out=out)
+    work = onp.abs(t)
+    onp.log1p(work, out=work)
+    log_max = _row_sum(work) - half.shape[-1] * LOG_2         # sum_i log max(p_i, 1 - p_i)
+    onp.abs(half, out=work)
+    positive_part = _row_sum(work) + half_sum                 # sum_i max(a_i, 0)
+    t *= 0.5
+    t += 0.5
+    return t, positive_part - log_max
+
+
+def _row_sum(a):
+    """sum over the last axis, as a matrix-vector product (BLAS: several times numpy's sum)."""
+    return _matmul_rows(a, onp.ones(a.shape[-1], a.dtype))
+
+
+def _row_dot(a, b):
+    """sum_i a_i b_i over the last axis; where one side is (B, 1, n), shared by the k
+    samples of each input, as one matrix-vector product per input."""
+    if a.ndim == b.ndim == 3 and a.shape != b.shape:
+        if a.shape[1] == 1 and b.shape[0] == a.shape[0]:
+            return (b @ onp.swapaxes(a, 1, 2))[..., 0]
+        if b.shape[1] == 1 and a.shape[0] == b.shape[0]:
+            return (a @ onp.swapaxes(b, 1, 2))[..., 0]
+    if b.ndim == 1:
+        return a @ b
+    return onp.einsum("...i,...i->...", a, b)
+
+
+def _matmul_rows(a, m):
+    """a (..., n) @ m (n, ...) as one 2-D product (one BLAS call, not one per leading index)."""
+    out = onp.reshape(a, (-1, a.shape[-1])) @ m
+    return onp.reshape(out, a.shape[:-1] + onp.shape(m)[1:])
+
+
+def _blocks(lead, units):
+    """Slices along the first axis of arrays of shape lead + (units,), each about BLOCK
+    elements (at least one entry of the first axis)."""
+    if not lead:
+        yield ...
+        return
+    per_entry = units * int(onp.prod(lead[1:]))
+    step = max(1, BLOCK // per_entry)
+    for start in range(0, lead[0], step):
+        yield slice(start, start + step)
+
+
+def _uniforms(rng, shape, dtype):
+    """rng.random(shape, dtype): the same numbers, in half the time for float32 where rng is a
+    PCG64 Generator with no half-used 64-bit draw. Generator.random makes a float32 from the
+    top 24 of 32 bits, taking the low then the high half of each 64-bit PCG64 output (a
+    float64 from the top 53 of 64 bits), which is what this does in bulk."""
+    size = int(onp.prod(shape))
+    bits = onp.dtype(dtype).itemsize * 8
+    if (type(rng) is not onp.random.Generator or type(rng.bit_generator).__name__ != "PCG64"
+            or bits not in (32, 64) or size % (64 // bits)
+            or rng.bit_generator.state["has_uint32"]):
+        return rng.random(shape, dtype=dtype)
+    raw = rng.bit_generator.random_raw(size * bits // 64).view(f"u{bits // 8}")
+    raw >>= 8 if bits == 32 else 11
+    out = raw.astype(dtype)
+    out *= 2.0 ** (-24 if bits == 32 else -53)
+    return onp.reshape(out, shape)
+
+
+# -- Backward: the delta rule ------------------------------------------------------------------
+@primitive
+def _log_prob(first_logits, *params, run):
+    """The log-probability _forward computed; the arguments (first logits, then W_l, b_l for
+    every later layer, then the side terms) only link this one autograd node to them."""
+    return run["log_prob"]
+
+
+def _log_prob_vjp(argnums, ans, args, kwargs):
+    """d log p / d a_l = v_l - p_l for every layer l (the values are constants): W_l gets
+    (g v_{l-1})^T (v_l - p_l), and every term of layer l's logits (first logits, b_l, a side
+    term) the g-weighted sum of v_l - p_l over the axes it was broadcast along."""
+    run = kwargs["run"]
+    n_later = len(run["deltas"]) - 1
+
+    def vjp(g):
+        g = onp.asarray(g, run["dtype"])     # autograd's np.mean sends float64
+        grads = []
+        for argnum in argnums:
+            if argnum == 0:
+                layer, is_weight = 0, False
+            elif argnum <= 2 * n_later:
+                layer, is_weight = (argnum + 1) // 2, argnum % 2 == 1
+            else:
+                layer, is_weight = argnum - 2 * n_later, False
+            delta = _rows(run["deltas"][layer], g.shape)
+            if is_weight:
+                left = _rows(run["values"][layer - 1] * g[..., None], g.shape)
+                grads.append(left.T @ delta)
+            else:
+                grads.append(_weighted_sum(g, delta, onp.shape(args[argnum])))
+        return tuple(grads)
+    return vjp
+
+
+defvjp_argnums(_log_prob, _log_prob_vjp)
+
+
+def _rows(a, lead):
+    """`a` broadcast to lead + (its units,), as 2-D rows (a view where it already has them)."""
+    a = onp.broadcast_to(a, lead + a.shape[-1:])
+    return onp.reshape(a, (-1, a.shape[-1]))
+
+
+def _weighted_sum(g, delta, shape):
+    """sum over rows of g * delta (rows of shape g.shape), reduced to an array of `shape`:
+    (units,) for a bias or a prior, (B, 1, units) for a term given once per input."""
+    if len(shape) == 1:
+        return onp.reshape(g, -1) @ delta
+    if len(shape) == 3 and shape[1] == 1 and g.ndim == 2 and g.shape[0] == shape[0]:
+        return g[:, None, :] @ onp.reshape(delta, g.shape + delta.shape[-1:])
+    weighted = onp.reshape(delta * onp.reshape(g, (-1, 1)), g.shape + delta.shape[-1:])
+    while weighted.ndim > len(shape):
+        weighted = onp.sum(weighted, axis=0)
+    return onp.sum(weighted, axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
