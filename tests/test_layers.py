@@ -139,3 +139,4 @@ def test_tree_gradient_equals_autograds_and_keeps_the_structure():
             for name in ("W", "b"):
                 np.testing.assert_allclose(layer[name], layer_ref[name], rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(gradient["prior"], gradient_ref["prior"], rtol=1e-13)
+

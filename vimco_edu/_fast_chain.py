@@ -1,15 +1,15 @@
-"""The fast path behind layers.bernoulli_chain: the same numbers as layers.chain_log_prob (the
-plain definition), computed with fewer passes over memory. Its contract is
-tests/test_layers.py, which checks value and gradient against the plain definition.
+"""The fast path behind layers.bernoulli_chain: the numbers of layers.chain_log_prob (the
+plain definition), with fewer passes over memory. Its contract is tests/test_layers.py, which
+checks values and gradients against the plain definition.
 
-What makes it fast, each explained where it is written:
-- the chain is one autograd node whose gradient is the delta rule, d log p / d a_l = v_l - p_l
-  (the values are constants), so autograd traces no per-layer arithmetic;
-- each layer's elementwise work is done in blocks of rows that stay in the CPU's cache;
-- one tanh per unit gives both sigmoid(a) and softplus(a) (with a log1p);
-- row sums are matrix-vector products, and sums against data shared by the k samples of an
-  input are taken once per input;
-- uniforms come straight from PCG64's raw output where that gives Generator.random's numbers.
+What makes it fast (each measured on a VIMCO K=50 training step, see benchmarks/run.py):
+- the chain is one autograd node whose gradient is written out: the delta rule
+  d log p / d a_l = v_l - p_l (the values are constants), so autograd traces no per-layer
+  arithmetic and no layer computes a gradient with respect to its input;
+- one tanh and one log1p per unit give both sigmoid(a) and softplus(a) (~9% of a step
+  against exp, reciprocal and log);
+- each layer's elementwise passes run over blocks of rows that stay in the CPU's cache (~6%);
+- row sums are matrix-vector products (~3%).
 
 Arrays are (B, k, units): k samples for each of B inputs; anything given once per input
 (first logits, data, side terms) is (B, 1, units) and broadcasts."""
@@ -17,12 +17,12 @@ import numpy as onp
 from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import getval
 
-BLOCK = 1 << 16     # elements of a block of rows: a few such arrays stay in a core's L2 cache
+BLOCK = 1 << 17     # elements per block of rows: the few arrays a block uses fit in L2 cache
 LOG_2 = float(onp.log(2.0))
 
 
 def chain(first_logits, layers, values=None, rng=None, side=None, k=1):
-    """layers.bernoulli_chain's arguments and result: (values, log-probability)."""
+    """layers.bernoulli_chain: sample or score a chain; returns (values, log-probability)."""
     side = list(side or [])
     _check(first_logits, layers, values, rng, side)
     run = _forward(getval(first_logits), [getval(layer["W"]) for layer in layers],
@@ -33,10 +33,11 @@ def chain(first_logits, layers, values=None, rng=None, side=None, k=1):
 
 
 def _check(first_logits, layers, values, rng, side):
-    n_layers = 1 + len(layers)
+    """The errors layers.bernoulli_chain promises for arguments it would get wrong."""
     first = getval(first_logits)
-    if values is not None and len(values) != n_layers:
-        raise ValueError(f"values must hold {n_layers} arrays (one per layer), got {len(values)}")
+    if values is not None and len(values) != 1 + len(layers):
+        raise ValueError(f"values must hold {1 + len(layers)} arrays (one per layer), "
+                         f"got {len(values)}")
     if values is None and (rng is None or onp.ndim(first) != 3 or onp.shape(first)[1] != 1):
         raise ValueError("sampling a chain needs rng and first_logits of shape (B, 1, units), "
                          f"got rng={rng!r} and first_logits of shape {onp.shape(first)}")
@@ -45,7 +46,62 @@ def _check(first_logits, layers, values, rng, side):
                          f"got {len(side)}")
 
 
-# -- Forward: values, log-probability, and v - p for the gradient ------------------------------
+# -- The log-probability as one autograd node: its value and its gradient ---------------------
+@primitive
+def _log_prob(first_logits, *params, run):
+    """sum_l log Bern(v_l; sigmoid(a_l)), as _forward computed it into `run`. The arguments
+    (first logits; W_l, b_l for each later layer; the side terms) link the node to them."""
+    return run["log_prob"]
+
+
+def _log_prob_vjp(argnums, ans, args, kwargs):
+    """The delta rule: d log p / d a_l = v_l - p_l for every layer l (the values are
+    constants). So W_l gets (g v_{l-1})^T (v_l - p_l), and each term of layer l's logits
+    (first logits, b_l, side_l) the g-weighted sum of v_l - p_l over the axes it was
+    broadcast along. tests/test_layers.py checks this against autograd on the definition."""
+    run = kwargs["run"]
+    n_later = len(run["deltas"]) - 1
+
+    def vjp(g):
+        g = onp.asarray(g, run["dtype"])     # autograd's np.mean sends float64
+        grads = []
+        for argnum in argnums:               # argument -> (layer, whether it is a W)
+            if 0 < argnum <= 2 * n_later:
+                layer, is_weight = (argnum + 1) // 2, argnum % 2 == 1
+            else:
+                layer, is_weight = max(0, argnum - 2 * n_later), False
+            delta = _rows(run["deltas"][layer], g.shape)
+            if is_weight:
+                grads.append(_rows(run["values"][layer - 1] * g[..., None], g.shape).T @ delta)
+            else:
+                grads.append(_weighted_sum(g, delta, onp.shape(args[argnum])))
+        return tuple(grads)
+    return vjp
+
+
+defvjp_argnums(_log_prob, _log_prob_vjp)
+
+
+def _rows(a, lead):
+    """`a` broadcast to lead + (its units,), as 2-D rows (a view where it already has them)."""
+    a = onp.broadcast_to(a, lead + a.shape[-1:])
+    return a.reshape(-1, a.shape[-1])
+
+
+def _weighted_sum(g, delta, shape):
+    """sum over rows of g * delta (rows in g's shape), reduced to an array of `shape`:
+    (units,) for a bias or a prior, (B, 1, units) for a term given once per input."""
+    if len(shape) == 1:
+        return g.reshape(-1) @ delta
+    if len(shape) == 3 and shape[1] == 1 and g.ndim == 2 and g.shape[0] == shape[0]:
+        return g[:, None, :] @ delta.reshape(g.shape + delta.shape[-1:])
+    weighted = (delta * g.reshape(-1, 1)).reshape(g.shape + delta.shape[-1:])
+    while weighted.ndim > len(shape):
+        weighted = weighted.sum(axis=0)
+    return weighted.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
+
+
+# -- The forward pass: values, log-probability, and v - p for the gradient --------------------
 def _forward(first_logits, weights, biases, side, values, rng, k):
     """The chain on plain arrays: {"values", "deltas": v_l - p_l, "log_prob", "dtype"}."""
     run = {"values": [], "deltas": [], "log_prob": 0.0}
@@ -68,11 +124,11 @@ def _forward(first_logits, weights, biases, side, values, rng, k):
 
 
 def _first_layer(logits, value, rng, k):
-    """Layer 1, whose logits are given (once per input, or a prior): they are few, so they
-    are used as they are; a sample is v = [u < sigmoid(a)] for u ~ Uniform(0, 1)."""
+    """Layer 1, whose logits are given (once per input, or a prior): there are few of them,
+    so no blocks. A sample is v = [u < sigmoid(a)] for u ~ Uniform(0, 1)."""
     probs, log_normaliser = bernoulli_stats(logits)
     if value is None:
-        value = _uniforms(rng, (probs.shape[0], k, probs.shape[-1]), probs.dtype)
+        value = rng.random((probs.shape[0], k, probs.shape[-1]), dtype=probs.dtype)
         onp.less(value, probs, out=value)
     elif value.shape[-1] != probs.shape[-1]:
         return value, probs, 0.0            # _forward reports the mismatch
@@ -81,7 +137,8 @@ def _first_layer(logits, value, rng, k):
 
 def _later_layer(below, weights, offset, value, rng):
     """A layer with logits a = below W + offset (offset: the bias, plus a side term given once
-    per input), in blocks of rows. Returns (values, v - p, sum_i v_i a_i - softplus(a_i))."""
+    per input), in blocks of rows. Returns (values, v - p, sum_i v_i a_i - softplus(a_i)).
+    It works with a/2, the argument of tanh (see _probs_and_log_normaliser)."""
     units = weights.shape[-1]
     if value is not None and value.shape[-1] != units:
         return value, onp.empty(units), 0.0                 # _forward reports the mismatch
@@ -91,55 +148,42 @@ def _later_layer(below, weights, offset, value, rng):
     dtype = onp.result_type(below, weights, offset)
     sampled = value is None
     if sampled:
-        value = _uniforms(rng, lead + (units,), dtype)
+        value = rng.random(lead + (units,), dtype=dtype)
     elif value.shape[:-1] != lead and value.shape[:1] != lead[:1]:   # (B, 1, units) stays
         value = onp.broadcast_to(value, lead + (units,))
-    half, half_sums, value_dots = _halved_logits(below, 0.5 * weights, value, lead)
-    half_offset = 0.5 * onp.asarray(offset, dtype)
-    per_input = half_offset.ndim == len(lead) + 1            # a side term, (B, 1, units)
+    half_weights, half_offset = 0.5 * weights, 0.5 * onp.asarray(offset, dtype)
+    halves = _matmul_rows(below, half_weights)                 # below W / 2: one BLAS call
+    half_sums = _matmul_rows(below, half_weights.sum(axis=-1))  # and its row sums
+    per_input = half_offset.ndim == len(lead) + 1              # a side term, (B, 1, units)
     delta, log_prob = onp.empty(lead + (units,), dtype), onp.empty(lead, dtype)
     for block in _blocks(lead, units):
-        offset_half = half_offset[block] if per_input else half_offset
-        a_half = half[block]
-        a_half += offset_half
-        probs, log_normaliser = _stats(a_half, half_sums[block] + onp.sum(offset_half, axis=-1),
-                                       out=delta[block])
+        off = half_offset[block] if per_input else half_offset
+        half = halves[block]
+        half += off                                            # a / 2
+        probs, log_normaliser = _probs_and_log_normaliser(
+            half, half_sums[block] + off.sum(axis=-1), out=delta[block])
         v = value[block]
-        if sampled:                                          # v = [u < p], u ~ Uniform(0, 1)
+        if sampled:                                            # v = [u < p]
             onp.less(v, probs, out=v)
-        dots = _row_dot(v, a_half) if value_dots is None else (
-            value_dots[block] + _row_dot(v, offset_half))
-        log_prob[block] = 2 * dots - log_normaliser
-        onp.subtract(v, probs, out=probs)
+        log_prob[block] = 2 * _row_dot(v, half) - log_normaliser
+        onp.subtract(v, probs, out=probs)                      # delta = v - p
     return value, delta, log_prob
-
-
-def _halved_logits(below, half_weights, value, lead):
-    """a/2 without the offset, below W / 2, for every row (one BLAS call); its row sums
-    below . (W 1) / 2 (a matrix-vector product); and, where the values are given once per
-    input (B, 1, units) as the data are, sum_i v_i (below W)_i / 2 = below . (W v) / 2 per
-    sample (None otherwise): a product per input instead of a pass over every sample's a."""
-    half = _matmul_rows(below, half_weights)
-    half_sums = _matmul_rows(below, onp.sum(half_weights, axis=-1))
-    if len(lead) != 2 or value.ndim != 3 or value.shape[1] != 1 or lead[1] == 1:
-        return half, half_sums, None
-    return half, half_sums, _row_dot(below, value @ half_weights.T)
 
 
 def bernoulli_stats(logits):
     """sigmoid(a) and sum_i softplus(a_i) over the last axis, for plain-array logits a."""
     half = 0.5 * onp.asarray(logits)
-    return _stats(half, onp.sum(half, axis=-1))
+    return _probs_and_log_normaliser(half, half.sum(axis=-1))
 
 
-def _stats(half, half_sum, out=None):
+def _probs_and_log_normaliser(half, half_sum, out=None):
     """sigmoid(a) (into `out`) and sum_i softplus(a_i) over the last axis, given half = a/2
     and its row sums, from one tanh and one log1p per unit. With t = tanh(a/2):
     sigmoid(a) = (1 + t)/2, so max(p, 1 - p) = (1 + |t|)/2, and
     softplus(a) = max(a, 0) - log max(p, 1 - p) = |a|/2 + a/2 - log1p(|t|) + log 2,
-    every term accurate to rounding. (tanh costs less than exp and saturates where exp
-    would overflow, which numpy handles slowly; p is accurate to rounding in absolute terms:
-    below a = -17 float32 gives p = 0.)"""
+    each term accurate to rounding. (tanh saturates where exp would overflow, which numpy
+    handles several times more slowly; p is accurate to rounding in absolute terms, so
+    float32 gives p = 0 below a = -17.)"""
     t = onp.tanh(half, out=out)
     work = onp.abs(t)
     onp.log1p(work, out=work)
@@ -152,7 +196,7 @@ def _stats(half, half_sum, out=None):
 
 
 def _row_sum(a):
-    """sum over the last axis, as a matrix-vector product (BLAS: several times numpy's sum)."""
+    """sum over the last axis as a matrix-vector product (BLAS is faster than numpy's sum)."""
     return _matmul_rows(a, onp.ones(a.shape[-1], a.dtype))
 
 
@@ -171,8 +215,8 @@ def _row_dot(a, b):
 
 def _matmul_rows(a, m):
     """a (..., n) @ m (n, ...) as one 2-D product (one BLAS call, not one per leading index)."""
-    out = onp.reshape(a, (-1, a.shape[-1])) @ m
-    return onp.reshape(out, a.shape[:-1] + onp.shape(m)[1:])
+    out = a.reshape(-1, a.shape[-1]) @ m
+    return out.reshape(a.shape[:-1] + m.shape[1:])
 
 
 def _blocks(lead, units):
@@ -181,82 +225,6 @@ def _blocks(lead, units):
     if not lead:
         yield ...
         return
-    per_entry = units * int(onp.prod(lead[1:]))
-    step = max(1, BLOCK // per_entry)
+    step = max(1, BLOCK // (units * int(onp.prod(lead[1:]))))
     for start in range(0, lead[0], step):
         yield slice(start, start + step)
-
-
-def _uniforms(rng, shape, dtype):
-    """rng.random(shape, dtype): the same numbers, in half the time for float32 where rng is a
-    PCG64 Generator with no half-used 64-bit draw. Generator.random makes a float32 from the
-    top 24 of 32 bits, taking the low then the high half of each 64-bit PCG64 output (a
-    float64 from the top 53 of 64 bits), which is what this does in bulk."""
-    size = int(onp.prod(shape))
-    bits = onp.dtype(dtype).itemsize * 8
-    if (type(rng) is not onp.random.Generator or type(rng.bit_generator).__name__ != "PCG64"
-            or bits not in (32, 64) or size % (64 // bits)
-            or rng.bit_generator.state["has_uint32"]):
-        return rng.random(shape, dtype=dtype)
-    raw = rng.bit_generator.random_raw(size * bits // 64).view(f"u{bits // 8}")
-    raw >>= 8 if bits == 32 else 11
-    out = raw.astype(dtype)
-    out *= 2.0 ** (-24 if bits == 32 else -53)
-    return onp.reshape(out, shape)
-
-
-# -- Backward: the delta rule ------------------------------------------------------------------
-@primitive
-def _log_prob(first_logits, *params, run):
-    """The log-probability _forward computed; the arguments (first logits, then W_l, b_l for
-    every later layer, then the side terms) only link this one autograd node to them."""
-    return run["log_prob"]
-
-
-def _log_prob_vjp(argnums, ans, args, kwargs):
-    """d log p / d a_l = v_l - p_l for every layer l (the values are constants): W_l gets
-    (g v_{l-1})^T (v_l - p_l), and every term of layer l's logits (first logits, b_l, a side
-    term) the g-weighted sum of v_l - p_l over the axes it was broadcast along."""
-    run = kwargs["run"]
-    n_later = len(run["deltas"]) - 1
-
-    def vjp(g):
-        g = onp.asarray(g, run["dtype"])     # autograd's np.mean sends float64
-        grads = []
-        for argnum in argnums:
-            if argnum == 0:
-                layer, is_weight = 0, False
-            elif argnum <= 2 * n_later:
-                layer, is_weight = (argnum + 1) // 2, argnum % 2 == 1
-            else:
-                layer, is_weight = argnum - 2 * n_later, False
-            delta = _rows(run["deltas"][layer], g.shape)
-            if is_weight:
-                left = _rows(run["values"][layer - 1] * g[..., None], g.shape)
-                grads.append(left.T @ delta)
-            else:
-                grads.append(_weighted_sum(g, delta, onp.shape(args[argnum])))
-        return tuple(grads)
-    return vjp
-
-
-defvjp_argnums(_log_prob, _log_prob_vjp)
-
-
-def _rows(a, lead):
-    """`a` broadcast to lead + (its units,), as 2-D rows (a view where it already has them)."""
-    a = onp.broadcast_to(a, lead + a.shape[-1:])
-    return onp.reshape(a, (-1, a.shape[-1]))
-
-
-def _weighted_sum(g, delta, shape):
-    """sum over rows of g * delta (rows of shape g.shape), reduced to an array of `shape`:
-    (units,) for a bias or a prior, (B, 1, units) for a term given once per input."""
-    if len(shape) == 1:
-        return onp.reshape(g, -1) @ delta
-    if len(shape) == 3 and shape[1] == 1 and g.ndim == 2 and g.shape[0] == shape[0]:
-        return g[:, None, :] @ onp.reshape(delta, g.shape + delta.shape[-1:])
-    weighted = onp.reshape(delta * onp.reshape(g, (-1, 1)), g.shape + delta.shape[-1:])
-    while weighted.ndim > len(shape):
-        weighted = onp.sum(weighted, axis=0)
-    return onp.sum(weighted, axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
