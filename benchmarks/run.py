@@ -15,12 +15,14 @@
    The element-wise work runs on one core whatever BLAS does, so the ratio is for one
    BLAS thread unless OPENBLAS_NUM_THREADS says otherwise.
 4. The same step against its jax.jit twin (benchmarks/jit_twin.py), ours / twin (target
-   <= 0.8), at the parameters of the stored VIMCO K=50 run (as mid-training) and at the
-   initial ones. The two are timed in alternation in one process pinned to one CPU (the
-   idlest), best of each kept. Needs `pip install -r benchmarks/requirements.txt`; without jax
-   it says so and skips. Some machines set OPENBLAS_CORETYPE to an older kernel, which slows
-   numpy: unset it for this command alone (env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
-   python benchmarks/run.py); the kernel OpenBLAS runs is printed."""
+   <= 0.8), at the parameters of the stored VIMCO K=50 run (as mid-training) and at initial
+   ones, on MNIST digits. With one BLAS thread the whole process, jax's threads included, is
+   pinned to one CPU (the idlest) before jax starts, so that both steps get one core; the two
+   are timed in alternation and the best of each kept. Needs
+   `pip install -r benchmarks/requirements.txt`; without jax it says so and skips. Some
+   machines set OPENBLAS_CORETYPE to an older kernel, which slows numpy: unset it for this
+   command alone (env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py);
+   the kernel OpenBLAS runs is printed."""
 import argparse
 import glob
 import os
@@ -56,10 +58,10 @@ def matmul_flops(batch, k, sizes):
     return 2 * forward
 
 
-def vimco_step(params, x, k, rng):
-    """One VIMCO training step as train() runs it: (value, gradient) of the batch surrogate."""
-    return value_and_grad_of_tree(
-        lambda p: surrogate(*sbn.log_weights(p, x, k, rng), "vimco"))(params)
+def vimco_step(x, k, rng):
+    """One VIMCO training step as train() runs it: params -> (value, gradient) of the batch
+    surrogate on fresh samples."""
+    return value_and_grad_of_tree(lambda p: surrogate(*sbn.log_weights(p, x, k, rng), "vimco"))
 
 
 def idlest_cpu(seconds=0.3):
@@ -86,10 +88,8 @@ def openblas_kernel():
 
 
 def twin_ratio(quick, rng):
-    """Item 4: ours / the jit twin at trained and at initial parameters, or None without jax."""
-    if os.environ["OPENBLAS_NUM_THREADS"] == "1":   # XLA to one thread too (before importing)
-        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
-                              "intra_op_parallelism_threads=1")
+    """Item 4: {setting: (ours / twin, ours s, twin s)} at trained and at initial parameters,
+    or None without jax. XLA sizes its thread pool by the CPUs this process may use."""
     try:
         import jax
     except ImportError:
@@ -105,8 +105,9 @@ def twin_ratio(quick, rng):
     if stored and not quick:
         settings = {"trained": load_params(stored[0]), **settings}
     ratios = {}
+    step = vimco_step(x, k, rng)
     for name, params in settings.items():
-        ours, twin = lambda: vimco_step(params, x, k, rng), jit_twin.make_step(params, x, k)
+        ours, twin = lambda: step(params), jit_twin.make_step(params, x, k)
         times = {ours: [], twin: []}
         for _ in range(2 if quick else 7):
             for fn in times:
@@ -134,7 +135,7 @@ def main(quick):
     reuse_freed_memory()                     # as the experiments command does
     params = sbn.init_sbn(sizes, rng, dtype=np.float32)
     x = (rng.random((batch, 784)) < 0.3).astype(np.float32)
-    step = value_and_grad_of_tree(lambda p: surrogate(*sbn.log_weights(p, x, k, rng), "vimco"))
+    step = vimco_step(x, k, rng)
     a = rng.standard_normal((batch * k, sizes[1])).astype(np.float32)
     b = rng.standard_normal((sizes[1], 784)).astype(np.float32)
     seconds, matmul_seconds = [], []
@@ -149,17 +150,15 @@ def main(quick):
           f"({rate / 1e9:.0f} GFLOP/s here, BLAS threads: "
           f"{os.environ['OPENBLAS_NUM_THREADS']})  (target >= 0.5)")
 
-    pinned = os.sched_getaffinity(0)
-    if os.environ["OPENBLAS_NUM_THREADS"] == "1":
+    if os.environ["OPENBLAS_NUM_THREADS"] == "1":    # one core each (threads inherit this)
         os.sched_setaffinity(0, {idlest_cpu()})
     ratios = twin_ratio(quick, rng)
-    cpu = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, pinned)
+    cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
     if ratios is None:
         print("4. ours / jax.jit twin: skipped, jax is not installed "
               "(pip install -r benchmarks/requirements.txt)")
         return
-    print(f"4. ours / jax.jit twin of the same step (CPUs {cpu}): " + ", ".join(
+    print(f"4. ours / jax.jit twin of the same step, on CPU {cpus}: " + ", ".join(
         f"{r:.2f}x at {name} parameters ({1e3 * a:.1f} / {1e3 * b:.1f} ms)"
         for name, (r, a, b) in ratios.items()) + "  (target <= 0.8)")
     override = {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")

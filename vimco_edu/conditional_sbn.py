@@ -54,8 +54,10 @@ def log_joint(params, top, bottom, latents, k=1):
 
 
 def _propose(params, top, bottom, k, rng, latents=None):
-    """Samples (or given latents) as (B, k, H_l) arrays and their log proposal density
-    (B, k); everything that depends on the input alone is computed once per input."""
+    """h ~ the proposal: the prior chain p(h_1 | top) ... p(h_L | h_{L-1}), or the learned
+    q(h_1 | top, bottom) ... q(h_L | h_{L-1}, bottom) (module docstring). Samples (or given
+    latents) as (B, k, H_l) arrays and their log proposal density (B, k); the terms that
+    depend on the input alone (top W_1 + b_1, bottom V_l) are computed once per input."""
     if "rec" not in params:  # the prior p(h | top) is the proposal
         first = affine(params["gen"][0], top)[:, None, :]
         return bernoulli_chain(first, params["gen"][1:-1], latents, rng, k=k)
@@ -66,7 +68,8 @@ def _propose(params, top, bottom, k, rng, latents=None):
 
 
 def _log_joint(params, top, bottom, latents):
-    """log p(h, bottom | top), shape (B, k), for latents (B, k, H_l)."""
+    """log p(h, bottom | top) = log p(h_1 | top) + ... + log p(bottom | h_L), shape (B, k),
+    for latents (B, k, H_l): the generative chain, the bottom half given once per input."""
     first = affine(params["gen"][0], top)[:, None, :]
     return bernoulli_chain(first, params["gen"][1:], list(latents) + [bottom[:, None, :]])[1]
 

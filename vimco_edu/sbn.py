@@ -51,14 +51,18 @@ def log_joint(params, x, latents, k=1):
 
 
 def _recognise(params, x, k, rng, latents=None):
-    """Samples (or given latents) as (B, k, H_l) arrays and log q(h | x) of shape (B, k);
-    q's first layer is computed once per input and shared by its k samples."""
+    """h ~ q(h | x) = q(h_1 | x) q(h_2 | h_1) ... q(h_L | h_{L-1}), each factor a Bernoulli
+    layer with logits affine in the layer below: samples (or given latents) as (B, k, H_l)
+    arrays, and log q(h | x) of shape (B, k). q's first logits, x W_1 + b_1, depend on the
+    input alone: computed once per input and shared by its k samples."""
     first = affine(params["rec"][0], x)[:, None, :]
     return bernoulli_chain(first, params["rec"][1:], latents, rng, k=k)
 
 
 def _log_joint(params, x, latents):
-    """log p(x, h), shape (B, k), for latents (B, k, H_l) and x (B, D)."""
+    """log p(x, h) = log p(h_L) + log p(h_{L-1} | h_L) + ... + log p(x | h_1), shape (B, k),
+    for latents (B, k, H_l) and x (B, D): the generative chain from the prior's logits
+    down to the data, which are given once per input."""
     values = latents[::-1] + [x[:, None, :]]
     return bernoulli_chain(params["prior"], params["gen"], values)[1]
 
