@@ -2,6 +2,7 @@
 
     python benchmarks/run.py          # full sizes (about a minute)
     python benchmarks/run.py --quick  # small sizes, to check the script runs
+    python benchmarks/run.py --items 3 4    # only some of the items below
     OPENBLAS_NUM_THREADS=2 python benchmarks/run.py   # two BLAS threads (default: one,
                                                       # as the notebooks run)
 
@@ -87,9 +88,33 @@ def openblas_kernel():
                      if i["user_api"] == "blas") or "no BLAS found"
 
 
+class Replay:
+    """A sampler (vimco_edu.sampling) handing out given uniforms, in order."""
+
+    def __init__(self, uniforms):
+        self.uniforms = list(uniforms)
+
+    def random(self, shape, dtype):
+        return self.uniforms.pop(0).astype(dtype)
+
+
+def twin_difference(jax, jit_twin, params, x, k):
+    """max |ours - twin| / max |ours| over the value and the gradient for the same uniforms:
+    the twin computes the same step (float32 rounding apart)."""
+    rng = np.random.default_rng(1)
+    uniforms = [rng.random((len(x), k, layer["W"].shape[1]), dtype=np.float32)
+                for layer in params["rec"]]
+    ours = vimco_step(x, k, Replay(uniforms))(params)
+    twin = jax.value_and_grad(jit_twin.surrogate)(params, x, uniforms)
+    ours, twin = (np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(step)])
+                  for step in (ours, twin))
+    return np.max(np.abs(ours - twin)) / np.max(np.abs(ours))
+
+
 def twin_ratio(quick, rng):
-    """Item 4: {setting: (ours / twin, ours s, twin s)} at trained and at initial parameters,
-    or None without jax. XLA sizes its thread pool by the CPUs this process may use."""
+    """Item 4: ({setting: (ours / twin, ours s, twin s)} at trained and at initial parameters,
+    twin_difference), or None without jax. XLA sizes its thread pool by the CPUs this process
+    may use when jax starts."""
     try:
         import jax
     except ImportError:
@@ -111,13 +136,46 @@ def twin_ratio(quick, rng):
         times = {ours: [], twin: []}
         for _ in range(2 if quick else 7):
             for fn in times:
-                times[fn].append(best_time(fn, 2 if quick else 5))
+                times[fn].append(best_time(fn, 2))
         ratios[name] = min(times[ours]) / min(times[twin]), min(times[ours]), min(times[twin])
-    return ratios
+    return ratios, twin_difference(jax, jit_twin, settings["initial"], x, k)
 
 
-def main(quick):
+def print_twin_ratio(quick, rng):
+    """Item 4, printed."""
+    if os.environ["OPENBLAS_NUM_THREADS"] == "1":    # one core each (threads inherit this)
+        os.sched_setaffinity(0, {idlest_cpu()})
+    result = twin_ratio(quick, rng)
+    cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    if result is None:
+        print("4. ours / jax.jit twin: skipped, jax is not installed "
+              "(pip install -r benchmarks/requirements.txt)")
+        return
+    ratios, difference = result
+    print(f"4. ours / jax.jit twin of the same step, on CPU {cpus}: " + ", ".join(
+        f"{r:.2f}x at {name} parameters ({1e3 * a:.1f} / {1e3 * b:.1f} ms)"
+        for name, (r, a, b) in ratios.items()) + "  (target <= 0.8)")
+    print(f"   the twin's value and gradient agree with ours to {difference:.0e} (relative) "
+          "for the same uniforms")
+    override = {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                if v in os.environ}
+    print(f"   OpenBLAS kernel: {openblas_kernel()}"
+          + (f"; overridden by {override}: unset for this command to time this CPU's own"
+             if override else ""))
+
+
+def main(quick, items):
     rng = np.random.default_rng(0)
+    if 1 in items or 2 in items:
+        print_leave_one_out_ratios(quick, rng)
+    if 3 in items:
+        print_step_share(quick, rng)
+    if 4 in items:
+        print_twin_ratio(quick, rng)
+
+
+def print_leave_one_out_ratios(quick, rng):
+    """Items 1 and 2, printed."""
     n = 100 if quick else 1000
     log_w = rng.normal(scale=10.0, size=(n, n))
     ratio = best_time(lambda: vimco_signals(log_w), 3) / best_time(lambda: log_mean_exp(log_w), 3)
@@ -130,6 +188,9 @@ def main(quick):
     speedup = brute / best_time(lambda: vimco_signals(row), 2)
     print(f"2. O(K) vs brute-force O(K^2) leave-one-out, K={k}:   {speedup:6.0f}x faster")
 
+
+def print_step_share(quick, rng):
+    """Item 3, printed."""
     sizes = [784, 50, 50, 50] if quick else [784, 200, 200, 200]
     batch, k = 24, 50
     reuse_freed_memory()                     # as the experiments command does
@@ -150,25 +211,11 @@ def main(quick):
           f"({rate / 1e9:.0f} GFLOP/s here, BLAS threads: "
           f"{os.environ['OPENBLAS_NUM_THREADS']})  (target >= 0.5)")
 
-    if os.environ["OPENBLAS_NUM_THREADS"] == "1":    # one core each (threads inherit this)
-        os.sched_setaffinity(0, {idlest_cpu()})
-    ratios = twin_ratio(quick, rng)
-    cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
-    if ratios is None:
-        print("4. ours / jax.jit twin: skipped, jax is not installed "
-              "(pip install -r benchmarks/requirements.txt)")
-        return
-    print(f"4. ours / jax.jit twin of the same step, on CPU {cpus}: " + ", ".join(
-        f"{r:.2f}x at {name} parameters ({1e3 * a:.1f} / {1e3 * b:.1f} ms)"
-        for name, (r, a, b) in ratios.items()) + "  (target <= 0.8)")
-    override = {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-                if v in os.environ}
-    print(f"   OpenBLAS kernel: {openblas_kernel()}"
-          + (f"; overridden by {override}: unset for this command to time this CPU's own"
-             if override else ""))
-
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: check the script runs")
-    main(parser.parse_args().quick)
+    parser.add_argument("--items", type=int, nargs="+", choices=[1, 2, 3, 4], default=[1, 2, 3, 4],
+                        help="which items to run (default: all)")
+    arguments = parser.parse_args()
+    main(arguments.quick, set(arguments.items))
