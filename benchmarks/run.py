@@ -18,8 +18,9 @@
 4. The same step against its jax.jit twin (benchmarks/jit_twin.py), ours / twin (target
    <= 0.8), at the parameters of the stored VIMCO K=50 run (as mid-training) and at initial
    ones, on MNIST digits. With one BLAS thread the whole process, jax's threads included, is
-   pinned to one CPU (the idlest) before jax starts, so that both steps get one core; the two
-   are timed in alternation and the best of each kept. Needs
+   pinned to one CPU (the idlest) before jax starts, so that both steps get one core, and
+   timed by the process's CPU time, which other work on a busy machine inflates far less than
+   the wall clock; the two are timed in alternation and the best of each kept. Needs
    `pip install -r benchmarks/requirements.txt`; without jax it says so and skips. Some
    machines set OPENBLAS_CORETYPE to an older kernel, which slows numpy: unset it for this
    command alone (env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py);
@@ -42,9 +43,9 @@ from vimco_edu.leave_one_out import vimco_signals_brute_force  # noqa: E402
 from vimco_edu.speed import reuse_freed_memory, value_and_grad_of_tree  # noqa: E402
 
 
-def best_time(fn, number):
+def best_time(fn, number, timer=time.perf_counter):
     """Best of five repeats of `number` calls, per call (the least disturbed by noise)."""
-    return min(timeit.repeat(fn, number=number, repeat=5)) / number
+    return min(timeit.repeat(fn, number=number, repeat=5, timer=timer)) / number
 
 
 def matmul_flops(batch, k, sizes):
@@ -131,12 +132,14 @@ def twin_ratio(quick, rng):
         settings = {"trained": load_params(stored[0]), **settings}
     ratios = {}
     step = vimco_step(x, k, rng)
+    # on one CPU, the process's CPU time: what each step costs, whatever else runs there
+    timer = time.process_time if len(os.sched_getaffinity(0)) == 1 else time.perf_counter
     for name, params in settings.items():
         ours, twin = lambda: step(params), jit_twin.make_step(params, x, k)
         times = {ours: [], twin: []}
         for _ in range(2 if quick else 7):
             for fn in times:
-                times[fn].append(best_time(fn, 2))
+                times[fn].append(best_time(fn, 2, timer))
         ratios[name] = min(times[ours]) / min(times[twin]), min(times[ours]), min(times[twin])
     return ratios, twin_difference(jax, jit_twin, settings["initial"], x, k)
 
@@ -152,7 +155,8 @@ def print_twin_ratio(quick, rng):
               "(pip install -r benchmarks/requirements.txt)")
         return
     ratios, difference = result
-    print(f"4. ours / jax.jit twin of the same step, on CPU {cpus}: " + ", ".join(
+    clock = "CPU time" if "," not in cpus else "wall-clock time"
+    print(f"4. ours / jax.jit twin of the same step, on CPU {cpus} ({clock}): " + ", ".join(
         f"{r:.2f}x at {name} parameters ({1e3 * a:.1f} / {1e3 * b:.1f} ms)"
         for name, (r, a, b) in ratios.items()) + "  (target <= 0.8)")
     print(f"   the twin's value and gradient agree with ours to {difference:.0e} (relative) "
