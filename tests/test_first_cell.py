@@ -22,7 +22,7 @@ tomllib = pytest.importorskip("tomllib")
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 URL = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
-BOOTSTRAP_END = 'os.chdir("vimco-edu/notebooks")\n'
+BOOTSTRAP_END = 'os.chdir("vimco-edu/notebooks")'
 
 
 def first_code(path: Path) -> str:
@@ -34,6 +34,12 @@ def bootstrap(path: Path) -> str:
     source = first_code(path)
     assert BOOTSTRAP_END in source, f"{path.name}: first code cell does not fetch the course"
     return source[:source.index(BOOTSTRAP_END) + len(BOOTSTRAP_END)]
+
+
+def test_the_first_code_cell_is_the_bootstrap_alone():
+    # the course's imports follow in the next cell, so that a reader meets each in its own cell
+    for path in NOTEBOOKS:
+        assert first_code(path).strip() == bootstrap(path), f"{path.name}: more than the bootstrap"
 
 
 def test_every_notebook_starts_with_the_same_bootstrap():
