@@ -17,7 +17,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -77,19 +79,59 @@ def other_dispatch_env() -> tuple[dict, str]:
     return env, ", ".join(changes)
 
 
-def test_notebooks_reproduce_under_another_kernel_dispatch():
+# The two slow checks here, every notebook again and the unit tests on each other Python, are
+# separate processes of one core each. The first of these tests to run starts all that the
+# session selected, as many at a time as there are CPUs, and each test waits for its own: on a
+# 2-CPU machine they finish in about half the time one after another would take.
+_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+_JOBS: dict[str, Future] = {}
+
+
+@pytest.fixture
+def background(request):
+    """{name: Future} of the selected slow checks ("dispatch" or a Python version), started
+    together on first use; each future's result is ("skip" | "fail" | "pass", message)."""
+    if not _JOBS:
+        here = Path(__file__).name
+        names = {re.search(r"\[(.*)\]$", item.nodeid).group(1) if "[" in item.nodeid
+                 else "dispatch" for item in request.session.items
+                 if item.nodeid.split("::")[0].endswith(here)
+                 and ("dispatch" in item.name or "each_supported_python" in item.name)}
+        if "dispatch" in names:
+            _JOBS["dispatch"] = _POOL.submit(nbval_under_another_dispatch)
+        this_python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        for version in sorted(names - {"dispatch", this_python}):
+            _JOBS[version] = _POOL.submit(unit_tests_on, version)
+    return _JOBS
+
+
+def outcome(job: Future):
+    status, message = job.result()
+    print(message)
+    if status == "skip":
+        pytest.skip(message)
+    assert status == "pass", message
+
+
+def nbval_under_another_dispatch():
     env, description = other_dispatch_env()
     if not description:
-        pytest.skip("numpy has no dispatch targets and OpenBLAS no older core type here")
+        return "skip", "numpy has no dispatch targets and OpenBLAS no older core type here"
     switched = probe(env)
-    assert switched != probe(), f"{description} did not change numpy's or OpenBLAS's kernels"
-    print(f"re-running the notebooks with {description}: {switched}")
+    if switched == probe():
+        return "fail", f"{description} did not change numpy's or OpenBLAS's kernels"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "notebooks", "-q", "-p", "no:cacheprovider"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, (
-        f"nbval fails with {description}: a committed output depends on the CPU's kernels "
-        "(round-off or a chaotic digit printed as a result)\n" + result.stdout[-6000:])
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        return "fail", (f"nbval fails with {description}: a committed output depends on the "
+                        "CPU's kernels (round-off or a chaotic digit printed as a result)\n"
+                        + result.stdout[-6000:])
+    return "pass", f"re-ran the notebooks with {description}: {switched}"
+
+
+def test_notebooks_reproduce_under_another_kernel_dispatch(background):
+    outcome(background["dispatch"])
 
 
 # -- Python versions ---------------------------------------------------------------------------
@@ -133,26 +175,34 @@ def test_readme_and_pyproject_name_the_same_pythons():
     assert len(versions) == int(versions[-1][2:]) - int(versions[0][2:]) + 1
 
 
-@pytest.mark.parametrize("version", supported_pythons())
-def test_unit_tests_pass_on_each_supported_python(version, tmp_path):
-    if version == f"{sys.version_info.major}.{sys.version_info.minor}":
-        pytest.skip("this is the Python running the whole suite")
+def unit_tests_on(version: str):
+    """Run the unit tests with Python `version` in a new venv (the lowest version with the
+    lowest dependencies pyproject.toml allows)."""
     python = find_python(version)
     if python is None:
-        pytest.skip(f"no Python {version} on this machine (looked on PATH and in pyenv)")
+        return "skip", f"no Python {version} on this machine (looked on PATH and in pyenv)"
     lowest = version == supported_pythons()[0]
     deps = lowest_dependencies() if lowest else ["numpy", "autograd"]
-    venv = tmp_path / "venv"
-    subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *deps,
-         "pytest", "mpmath"], capture_output=True, text=True, timeout=900)
-    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
-    result = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-o", "addopts=",
-         "-p", "no:cacheprovider", "tests", "--ignore=tests/test_repo.py",
-         "--ignore=tests/test_portability.py", "--ignore=tests/browser"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-        timeout=1200)
-    print(f"Python {version} with {' '.join(deps)}: {result.stdout.strip().splitlines()[-1]}")
-    assert result.returncode == 0, result.stdout[-6000:]
+    with tempfile.TemporaryDirectory() as folder:
+        venv = Path(folder) / "venv"
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        install = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *deps,
+             "pytest", "mpmath"], capture_output=True, text=True, timeout=900)
+        if install.returncode != 0:
+            return "fail", install.stdout[-3000:] + install.stderr[-3000:]
+        result = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-o", "addopts=",
+             "-p", "no:cacheprovider", "tests", "--ignore=tests/test_repo.py",
+             "--ignore=tests/test_portability.py", "--ignore=tests/browser"],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+            text=True, timeout=1800)
+    summary = f"Python {version} with {' '.join(deps)}: {result.stdout.strip().splitlines()[-1]}"
+    return ("pass", summary) if result.returncode == 0 else ("fail", result.stdout[-6000:])
+
+
+@pytest.mark.parametrize("version", supported_pythons())
+def test_unit_tests_pass_on_each_supported_python(version, background):
+    if version == f"{sys.version_info.major}.{sys.version_info.minor}":
+        pytest.skip("this is the Python running the whole suite")
+    outcome(background[version])
