@@ -13,11 +13,16 @@ from vimco_edu import configs, experiments, results
 
 STORED = glob.glob("tests/data/smoke/vimco-k3-seed0-*.json")[0]
 GENERATIVE = "notebooks/results/generative"
+# notebook 05's tables on the standard MNIST: the sweep, and the schedule pilot's decayed arm
+STANDARD = dict(task="generative", method=["nvil", "rws", "vimco"], k=[1, 2, 5, 10, 50],
+                seed=[0, 1, 2], source="standard", steps=100000, eval_every=5000,
+                valid_size=2000, select="best-valid", test_k=1000, test_size=10000,
+                tightness_k=5000, tightness_size=1000)
+PILOT = {**STANDARD, "method": ["vimco"], "k": [5], "seed": [0], "step_size": 3e-3,
+         "decay": 0.75, "decay_every": 10000}
 # the configurations each notebook's tables are about, as notebooks 05, 06 and 07 mean them
 TABLES = {
-    "generative": dict(task="generative", method=["nvil", "rws", "vimco"],
-                       k=[1, 2, 5, 10, 50], seed=[0, 1, 2], steps=25000, eval_every=1000,
-                       select="best-valid"),
+    "generative": STANDARD,
     "structured": dict(task="structured", proposal=["prior", "learned"],
                        method=["nvil", "vimco"], k=[1, 2, 5, 10, 50], seed=[0, 1, 2],
                        steps=10000, eval_every=500, select="best-valid"),
@@ -26,15 +31,7 @@ TABLES = {
                       k=10, seed=[0, 1, 2], sizes="784,200", steps=10000, eval_every=500,
                       select="best-valid"),
 }
-# notebook 05's tables on the standard MNIST (the sweep is filled in as its runs land, so only
-# its union with the others is checked): the sweep, and the schedule pilot's decayed arm
-STANDARD = dict(task="generative", method=["nvil", "rws", "vimco"], k=[1, 2, 5, 10, 50],
-                seed=[0, 1, 2], source="standard", steps=100000, eval_every=5000,
-                valid_size=2000, select="best-valid", test_k=1000, test_size=10000,
-                tightness_k=5000, tightness_size=1000)
-PILOT = {**STANDARD, "method": ["vimco"], "k": [5], "seed": [0], "step_size": 3e-3,
-         "decay": 0.75, "decay_every": 10000}
-OTHER_TABLES = {"generative": [STANDARD, PILOT], "structured": [], "landscape": []}
+OTHER_TABLES = {"generative": [PILOT], "structured": [], "landscape": []}
 
 
 def stored_result_files():
@@ -42,7 +39,7 @@ def stored_result_files():
 
 
 def test_every_stored_result_is_named_by_the_key_of_its_configuration():
-    assert len(stored_result_files()) >= 100
+    assert len(stored_result_files()) >= 75
     for path in stored_result_files():
         with open(path) as f:
             stored = json.load(f)
@@ -51,31 +48,31 @@ def test_every_stored_result_is_named_by_the_key_of_its_configuration():
         assert results.load_result(path)["key"] == key
 
 
-@pytest.mark.parametrize("table, runs, slots", [("generative", 39, 13), ("structured", 54, 18),
+# (table, runs, slots): 05's standard sweep is filled in as its runs land, so its counts are
+# lower bounds (what is stored: RWS and VIMCO K = 50 seeds 0-1, VIMCO K = 5 seed 0)
+@pytest.mark.parametrize("table, runs, slots", [("generative", 5, 3), ("structured", 54, 18),
                                                 ("landscape", 18, 6)])
 def test_each_tables_configurations_select_exactly_its_stored_runs(table, runs, slots):
     selected = results.select(f"notebooks/results/{table}", TABLES[table])
-    assert len(selected) == slots
-    assert sum(len(by_seed) for by_seed in selected.values()) == runs
+    count = sum(len(by_seed) for by_seed in selected.values())
+    if table == "generative":
+        assert len(selected) >= slots and count >= runs
+    else:
+        assert (len(selected), count) == (slots, runs)
     paths = {r["path"] for by_seed in selected.values() for r in by_seed.values()}
     for spec in OTHER_TABLES[table]:
         others = results.select(f"notebooks/results/{table}", spec)
         found = {r["path"] for by_seed in others.values() for r in by_seed.values()}
-        assert not found & paths
+        assert found and not found & paths
         paths |= found
     everything = {r["path"] for r in results.load_results(f"notebooks/results/{table}")}
     assert paths == everything
 
 
-def subset_runs(pattern):
-    """The stored generative runs of the subset sweep (TABLES["generative"]) matching `pattern`."""
+def stored_runs(pattern):
+    """The stored runs of 05's sweep (STANDARD) matching `pattern`."""
     return [path for path in glob.glob(os.path.join(GENERATIVE, pattern))
-            if results.load_result(path)["config"]["steps"] == 25000]
-
-
-def copy_runs(folder, pattern):
-    for path in subset_runs(pattern):
-        shutil.copy(path, folder)
+            if results.load_result(path)["config"].get("step_size") == 0.001]
 
 
 def store_variant(folder, source, change, final=None):
@@ -94,28 +91,32 @@ def store_variant(folder, source, change, final=None):
 def test_a_result_of_another_configuration_does_not_replace_a_tables_run(tmp_path):
     """issue 21.1: an extra file that differs in the step size (with a far worse test bound)
     neither replaces seed 1 nor changes the verdict."""
-    copy_runs(tmp_path, "*-k5-seed*.json")
-    spec = {**TABLES["generative"], "method": ["nvil", "vimco"], "k": [5]}
+    for path in stored_runs("*-k50-seed*.json"):
+        shutil.copy(path, tmp_path)
+    spec = {**STANDARD, "method": ["rws", "vimco"], "k": [50]}
     before = results.select(tmp_path, spec)
-    (original,) = subset_runs("vimco-k5-seed1-*.json")
+    verdict_before = results.verdict(results.paired(before["vimco", 50], before["rws", 50]),
+                                     "VIMCO", "RWS")
+    (original,) = stored_runs("vimco-k50-seed1-*.json")
     store_variant(tmp_path, original, {"step_size": 3e-3}, {"test_bound": -500.0})
     runs = results.select(tmp_path, spec)
-    assert runs["vimco", 5][1]["path"] == before["vimco", 5][1]["path"]
-    verdict = results.verdict(results.paired(runs["vimco", 5], runs["nvil", 5]), "VIMCO", "NVIL")
-    assert verdict.startswith("VIMCO beats NVIL in 3 of 3 seeds")
+    assert runs["vimco", 50][1]["path"] == before["vimco", 50][1]["path"]
+    verdict = results.verdict(results.paired(runs["vimco", 50], runs["rws", 50]), "VIMCO", "RWS")
+    seeds = len(before["vimco", 50])
+    assert seeds >= 2 and verdict == verdict_before and f" of {seeds} seeds, " in verdict
 
 
 def test_two_results_claiming_one_slot_are_refused_naming_both(tmp_path):
-    (original,) = subset_runs("vimco-k5-seed0-*.json")
-    first = store_variant(tmp_path, original, {"source": "standard", "data_sha256": "a" * 64})
-    second = store_variant(tmp_path, original, {"source": "standard", "data_sha256": "b" * 64})
-    spec = {**TABLES["generative"], "source": "standard"}
+    (original,) = stored_runs("vimco-k50-seed0-*.json")
+    first = store_variant(tmp_path, original, {"data_sha256": "a" * 64})
+    second = store_variant(tmp_path, original, {"data_sha256": "b" * 64})
+    spec = {key: value for key, value in STANDARD.items() if key != "data_sha256"}
     with pytest.raises(ValueError) as refused:
         results.select(tmp_path, spec)
     assert str(tmp_path) in str(refused.value)
     assert first in str(refused.value) and second in str(refused.value)
     chosen = results.select(tmp_path, {**spec, "data_sha256": "b" * 64})
-    assert chosen["vimco", 5][0]["path"] == second
+    assert chosen["vimco", 50][0]["path"] == second
 
 
 def test_an_empty_or_missing_folder_says_what_to_run(tmp_path):
