@@ -160,6 +160,27 @@ def test_relaxations_store_their_temperature_and_others_keep_their_keys(tmp_path
         assert "temperature" not in json.load(f)["config"]
 
 
+def test_the_final_numbers_carry_their_standard_errors_over_the_test_digits():
+    """issue 24: each run's test bound and tightening come with a standard error over the
+    digits. A stand-in model whose every sample of row i has log-weight 10 b_i + k b_i / 1000
+    (b_i the row's first pixel) has per-row bounds that are known exactly."""
+    def log_weights(params, x, k, rng):
+        w = x[:, :1] * (10.0 + k / 1000)
+        return np.repeat(w, k, axis=1), np.zeros((len(x), k))
+    test_x = np.zeros((6, 784))
+    test_x[[1, 2, 4], 0] = 1
+    config = dict(method="vimco", test_k=2, tightness_k=5, tightness_size=4)
+    history = dict(steps=[10], selected_step=10, seconds=[1.0])
+    numbers = runs.final(log_weights, None, test_x, config, history, 0)
+    rows = test_x[:, 0] * 10.002
+    gain = test_x[:4, 0] * 0.003
+    assert numbers["test_bound"] == pytest.approx(rows.mean(), abs=1e-12)
+    assert numbers["test_bound_se"] == pytest.approx(rows.std(ddof=1) / np.sqrt(6), abs=1e-12)
+    tight = numbers["tightness"]
+    assert tight["bound"][1] - tight["bound"][0] == pytest.approx(gain.mean(), abs=1e-12)
+    assert tight["gain_se"] == pytest.approx(gain.std(ddof=1) / 2, abs=1e-12)
+
+
 # -- issue 21.2: one data source for every split, recorded ---------------------------------------
 def test_source_auto_is_resolved_once_and_the_source_used_is_recorded(tmp_path, monkeypatch,
                                                                        capsys):
@@ -183,12 +204,13 @@ def test_non_finite_settings_are_refused(option, capsys):
 
 def test_a_diverged_run_stores_nothing_and_a_sweep_goes_on_naming_it(tmp_path, monkeypatch,
                                                                     capsys):
-    real, calls = runs.evaluate_bound, []
+    real, calls = runs.bounds_per_row, []
 
     def first_test_bound_is_nan(*args, **kwargs):    # the first run's (RWS's) test bound
         calls.append(1)
-        return float("nan") if len(calls) == 1 else real(*args, **kwargs)
-    monkeypatch.setattr(runs, "evaluate_bound", first_test_bound_is_nan)
+        bounds = real(*args, **kwargs)
+        return bounds * np.nan if len(calls) == 1 else bounds
+    monkeypatch.setattr(runs, "bounds_per_row", first_test_bound_is_nan)
     with pytest.raises(SystemExit) as stop:
         experiments.main(["generative", "--sweep", "--methods", "rws,vimco", "--ks", "2", *TINY,
                           "--out-dir", str(tmp_path)])

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vimco_edu import data, evaluate_bound, exact, sbn, tiny, train
+from vimco_edu import data, evaluate_bound, exact, sbn, tiny, train, training
 
 
 def test_tiny_model_explains_away_and_proposals_behave_as_described():
@@ -131,6 +131,11 @@ def test_the_bound_is_evaluated_in_chunks_of_samples_when_k_alone_is_too_many():
     assert max(sizes) <= 64 and sum(sizes) == 3 * 500
     whole = [evaluate_bound(sbn, params, x, 500, seed) for seed in range(4)]
     assert abs(chunked - np.mean(whole)) < 5 * np.std(whole) + 1e-9
+    rows = training.bounds_per_row(counted, params, x, 500, 0, max_rows=64)
+    assert rows.shape == (3,) and rows.mean() == pytest.approx(chunked, abs=1e-12)
+    rows = training.bounds_per_row(sbn, params, x, 30, 0, max_rows=64)   # 2 rows a chunk
+    assert rows.shape == (3,) and rows.mean() == pytest.approx(
+        evaluate_bound(sbn, params, x, 30, 0, max_rows=64), abs=1e-12)
 
 
 # -- issue 21.9: a damaged checkpoint is named, with what to do ---------------------------------

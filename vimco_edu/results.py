@@ -220,8 +220,8 @@ def paired(a, b, name="test_bound"):
 
 
 def mean_and_se(differences):
-    """The mean of per-seed differences (a dict or an array) and its standard error
-    sd / sqrt(n) (None with one seed)."""
+    """The mean of values (per-seed differences, per-digit bounds: a dict or an array) and
+    its standard error sd / sqrt(n) (None with one value)."""
     d = onp.asarray(list(differences.values()) if isinstance(differences, dict)
                     else differences, dtype=float)
     return float(d.mean()), (float(d.std(ddof=1) / onp.sqrt(len(d))) if len(d) > 1 else None)

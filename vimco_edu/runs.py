@@ -22,7 +22,7 @@ from .configs import run_name
 from .speed import reuse_freed_memory
 from .storage import remove_stale_parts
 from .tasks import TASKS, init_params, load_splits
-from .training import evaluate_bound, finite_bound, step_schedule, train
+from .training import bounds_per_row, finite_bound, step_schedule, train
 
 
 def run(config, out_dir, command, commit, save_params=True, checkpoint_every=500, quiet=False):
@@ -60,19 +60,24 @@ def run(config, out_dir, command, commit, save_params=True, checkpoint_every=500
 
 
 def final(model, params, test_x, config, history, rng):
-    """The run's final numbers: the test bound with test_k samples (and, with tightness_k,
-    the bound at both K on the first tightness_size digits), each checked finite."""
-    test_bound = evaluate_bound(model, params, test_x, config["test_k"], rng)
+    """The run's final numbers: the test bound with test_k samples and its standard error
+    over the test digits (and, with tightness_k, the bound at both K on the first
+    tightness_size digits and the standard error of the per-digit gain), each checked finite."""
+    rows = bounds_per_row(model, params, test_x, config["test_k"], rng)
+    test_bound = float(rows.mean())
     finite_bound(test_bound, "the test bound", config["method"])
-    numbers = {"test_bound": test_bound, "test_k": config["test_k"], "test_size": len(test_x),
+    numbers = {"test_bound": test_bound, "test_bound_se": results.mean_and_se(rows)[1],
+               "test_k": config["test_k"], "test_size": len(test_x),
                "steps_done": history["steps"][-1], "selected_step": history["selected_step"],
                "train_seconds": history["seconds"][-1]}
     if config.get("tightness_k"):
         x, ks = test_x[:config["tightness_size"]], (config["test_k"], config["tightness_k"])
-        bounds = [evaluate_bound(model, params, x, k, rng) for k in ks]
+        per_digit = [bounds_per_row(model, params, x, k, rng) for k in ks]
+        bounds = [float(values.mean()) for values in per_digit]
         for k, bound in zip(ks, bounds):
             finite_bound(bound, f"the test bound with K = {k}", config["method"])
-        numbers["tightness"] = {"size": len(x), "k": list(ks), "bound": bounds}
+        numbers["tightness"] = {"size": len(x), "k": list(ks), "bound": bounds,
+                                "gain_se": results.mean_and_se(per_digit[1] - per_digit[0])[1]}
     return numbers
 
 

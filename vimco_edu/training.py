@@ -41,23 +41,28 @@ from .storage import atomic_savez, load_npz
 
 def evaluate_bound(model, params, x, k, rng, max_rows=200_000):
     """Mean over the rows of x of L-hat with k samples each: an estimate of the mean L^k,
-    a lower bound on the mean log-likelihood that tightens with k. At most `max_rows`
-    samples are held at once: rows go in chunks, and a row whose k samples alone would
-    exceed that has its L-hat summed up over chunks of samples. `model`: a model module or
-    its log_weights function."""
+    a lower bound on the mean log-likelihood that tightens with k (bounds_per_row's mean)."""
+    return float(onp.mean(bounds_per_row(model, params, x, k, rng, max_rows)))
+
+
+def bounds_per_row(model, params, x, k, rng, max_rows=200_000):
+    """L-hat = log (1/k) sum_j w_j with k samples for each row of x, as a float array (one
+    row's estimate of L^k). At most `max_rows` samples are held at once: rows go in chunks,
+    and a row whose k samples alone would exceed that has its L-hat summed up over chunks of
+    samples. `model`: a model module or its log_weights function."""
     log_weights = model if callable(model) else model.log_weights
     rng = generator(rng)
     k = positive_int(k, "k")
     x = examples(x, "x")
     if k > max_rows:
-        return float(onp.mean([_one_row_bound(log_weights, params, row, k, rng, max_rows)
-                               for row in x]))
+        return onp.array([_one_row_bound(log_weights, params, row, k, rng, max_rows)
+                          for row in x])
     chunk = max(1, max_rows // k)
-    total = 0.0
+    parts = []
     for start in range(0, len(x), chunk):
         log_p, log_q = log_weights(params, x[start:start + chunk], k, rng)
-        total += float(onp.sum(bound_estimate(log_p - log_q)))
-    return total / len(x)
+        parts.append(onp.asarray(bound_estimate(log_p - log_q), dtype=float))
+    return onp.concatenate(parts)
 
 
 def _one_row_bound(log_weights, params, row, k, rng, max_rows):
