@@ -31,7 +31,7 @@ TABLES = {
                       k=10, seed=[0, 1, 2], sizes="784,200", steps=10000, eval_every=500,
                       select="best-valid"),
 }
-# notebook 06's sweep on the standard MNIST, filled in as its runs land (06 still reads the subset's)
+# notebook 06's sweep on the standard MNIST, filled in as its runs land (06 reads the subset's)
 STRUCTURED_STANDARD = {**STANDARD, "task": "structured", "proposal": ["prior", "learned"],
                        "method": ["nvil", "vimco"]}
 OTHER_TABLES = {"generative": [PILOT], "structured": [STRUCTURED_STANDARD], "landscape": []}
