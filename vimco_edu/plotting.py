@@ -11,7 +11,9 @@ def label_ends(ax, ends, x_text, gap=0.06, fontsize=12):
     ends: (x, y, text, colour) of each line's end, in data coordinates. x_text: where the
     labels start (data coordinates). Labels closer than `gap` (a fraction of the axes' height)
     are pushed apart, upwards from the lowest and then down from the top (the highest stays
-    below 0.98). Call after the axes' limits are final (fixed or autoscaled)."""
+    below 0.98), keeping their order. Each leader leaves its line's end level, slants to its
+    label's height and meets the label level, so it crosses no other label or leader. The
+    labels are placed for the axes' limits at the call, so call it once they are final."""
     ax.get_xlim(), ax.get_ylim()                     # settle autoscaled limits first
     to_axes = ax.transData + ax.transAxes.inverted()
     heights = onp.array([to_axes.transform((x, y))[1] for x, y, _, _ in ends])
@@ -25,9 +27,23 @@ def label_ends(ax, ends, x_text, gap=0.06, fontsize=12):
     for i, y_text in zip(order, place):
         x, y, text, colour = ends[i]
         ax.annotate(text, xy=(x, y), xytext=(x_text, y_text), textcoords=("data", "axes fraction"),
-                    color=colour, fontsize=fontsize, va="center", ha="left",
-                    arrowprops=dict(arrowstyle="-", color=colour, linewidth=0.8, shrinkA=2,
-                                    shrinkB=3))
+                    color=colour, fontsize=fontsize, va="center", ha="left")
+        # the leader's corners; each segment is an annotation's arrow, drawn between points in
+        # their own coordinates at draw time (so the pieces stay joined if the limits change,
+        # and they do not widen autoscaled limits as plotted lines would)
+        corners = [(_between(ax, x, x_text, f), y, "data") for f in (0.1, 0.3)] + [
+            (_between(ax, x, x_text, f), y_text, ("data", "axes fraction")) for f in (0.75, 0.95)]
+        for (x0, y0, in0), (x1, y1, in1) in zip(corners[:-1], corners[1:]):
+            ax.annotate("", xy=(x0, y0), xycoords=in0, xytext=(x1, y1), textcoords=in1,
+                        arrowprops=dict(arrowstyle="-", color=colour, linewidth=0.8,
+                                        shrinkA=0, shrinkB=0))
+
+
+def _between(ax, x0, x1, fraction):
+    """The x that lies `fraction` of the way from x0 to x1 as the x-axis draws them."""
+    if ax.get_xscale() == "log":
+        return x0 * (x1 / x0) ** fraction
+    return x0 + fraction * (x1 - x0)
 
 
 def seed_band(ax, x, runs, color, label=None, alpha=0.2, **line_style):
