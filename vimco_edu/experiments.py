@@ -122,7 +122,7 @@ def parser():
 
 
 def _add_estimator_options(p):
-    """One option per estimator setting (e.g. --signal-scale), from estimators.ESTIMATORS."""
+    """One option per estimator setting (e.g. --temperature), from estimators.ESTIMATORS."""
     for name, (entry_option, takers) in _options().items():
         p.add_argument(f"--{name}", type=option(name, entry_option),
                        help=f"{entry_option.help}: for {', '.join(takers)} (default "
