@@ -395,15 +395,18 @@ def test_list_prints_one_runnable_command_per_configuration(tmp_path, capsys):
     keys = []
     for command in commands:
         words = shlex.split(command)
-        assert words[:3] == [sys.executable, "-m", "vimco_edu.experiments"]
+        assert words[:4] == ["OPENBLAS_NUM_THREADS=1", sys.executable, "-m",
+                             "vimco_edu.experiments"]
+        words = words[1:]
         assert "--checkpoint-every" in words and words[words.index("--checkpoint-every") + 1] == "7"
         _, (config,) = experiments.plan(words[3:])
         keys.append(configs.config_key(config))
     assert keys == [configs.config_key(config) for config in planned]
     assert sum("--temperature 0.5" in command for command in commands) == 4
-    finished = subprocess.run(shlex.split(commands[0]), capture_output=True, text=True)
+    finished = subprocess.run(commands[0], shell=True, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
-    assert len(results.load_results(str(tmp_path))) == 1
+    (stored,) = results.load_results(str(tmp_path))
+    assert stored["provenance"]["machine"]["blas_threads"] == "1"
 
 
 def test_jobs_run_a_sweep_in_parallel_processes(tmp_path):
@@ -436,7 +439,7 @@ def test_an_estimator_with_an_option_is_one_registration(tmp_path, capsys):
         assert "skipping test-shifted with K=2: it needs K >= 3" in err
         (command,) = out.splitlines()
         assert "--shift 3.0" in command and "--k 3" in command
-        result = experiments.main(shlex.split(command)[3:])
+        result = experiments.main(shlex.split(command)[4:])   # after the env and interpreter
         assert result["config"]["shift"] == 3.0 and result["final"]["steps_done"] == 20
         refused(["generative", "--method", "test-shifted", "--k", "2"], capsys, "K >= 3")
         refused(["generative", "--method", "test-shifted", "--shift", "-1"], capsys,

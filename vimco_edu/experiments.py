@@ -313,12 +313,14 @@ def main(argv=None):
 
 def listed(config, args):
     """The command that runs one configuration as the sweep would (every field written out,
-    with this interpreter)."""
+    with this interpreter), with one BLAS thread: commands run side by side (GNU parallel, a
+    job array) would otherwise each start a thread per core and slow one another several-fold."""
     words = ["--out-dir", args.out_dir, "--checkpoint-every", str(args.checkpoint_every),
              "--quiet"]
     if args.params_seeds is not None:
         words += ["--params-seeds", ",".join(map(str, args.params_seeds))]
-    return configs.command(config, shlex.quote(sys.executable)) + " " + shlex.join(words)
+    return ("OPENBLAS_NUM_THREADS=1 " + configs.command(config, shlex.quote(sys.executable))
+            + " " + shlex.join(words))
 
 
 def run_all(todo, args, command, again):
