@@ -10,7 +10,8 @@ layers / sbn / conditional_sbn (models as functions of dicts), sampling (sampler
 samples), exact (enumeration), diagnostics (gradient variance and SNR), training (Adam loop,
 checkpoints), speed, tasks / configs / runs / experiments (the MNIST tasks, a run's
 configuration, running it, the command line), results (stored results: reading, selecting,
-comparing over seeds), storage, palette, checks, data (binarised MNIST)."""
+comparing over seeds), storage, palette, checks, exercises (answer checks), data (binarised
+MNIST)."""
 from . import conditional_sbn, diagnostics, exact, nvil, sbn
 from .bounds import bound_estimate, log_mean_exp, normalised_weights
 from .estimators import ESTIMATORS, learning_signals, surrogate, surrogate_per_example
