@@ -162,3 +162,25 @@ def test_bootstrap_standard_error_of_a_mean_matches_the_formula():
     np.testing.assert_allclose(se, draws.std(axis=0, ddof=1) / np.sqrt(400), rtol=0.1)
     with pytest.raises(ValueError, match="at least 2 rows"):
         diagnostics.bootstrap_se(draws[:1], np.mean, 0)
+
+
+def test_stratified_bootstrap_resamples_within_strata():
+    # stratified draws: 300 from N(0, 1) and 100 from N(10, 2^2), weighted to a 50/50 mixture;
+    # the weighted mean's standard error is sqrt(sum_s w_s^2 var_s / n_s), and every resample
+    # keeps each stratum's size (a plain bootstrap would move draws between strata)
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(0, 1, 300), rng.normal(10, 2, 100)])
+    strata = np.repeat([0, 1], [300, 100])
+    weights = np.where(strata == 0, 0.5 / 300, 0.5 / 100)
+
+    def weighted_mean(d):
+        assert np.sum(d[:, 2] == 1) == 100   # the stratum column: sizes kept
+        return d[:, 1] @ d[:, 0]
+    joint = np.column_stack([values, weights, strata])
+    se = diagnostics.bootstrap_se(joint, weighted_mean, np.random.default_rng(1), n_boot=2000,
+                                  strata=strata)
+    variances = values[:300].var(ddof=1), values[300:].var(ddof=1)
+    expected = np.sqrt(0.25 * variances[0] / 300 + 0.25 * variances[1] / 100)
+    np.testing.assert_allclose(se, expected, rtol=0.1)
+    with pytest.raises(ValueError, match="one label per row"):
+        diagnostics.bootstrap_se(joint, weighted_mean, 0, strata=strata[:-1])

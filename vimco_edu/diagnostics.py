@@ -70,17 +70,29 @@ def moments(draws):
     return {"mean": mean, "variance": variance, "snr": snr}
 
 
-def bootstrap_se(draws, statistic, rng, n_boot=200):
+def bootstrap_se(draws, statistic, rng, n_boot=200, strata=None):
     """The bootstrap standard error of statistic(draws) (Efron & Tibshirani 1993, ch. 6):
     the standard deviation of the statistic over `n_boot` resamples of the draws (rows, with
     replacement). For any summary of Monte Carlo gradient draws, such as the total variance
-    sum_i Var[g_i] or the median SNR, where no simple formula for the error exists."""
+    sum_i Var[g_i] or the median SNR, where no simple formula for the error exists. With
+    `strata` (one label per row), stratified draws are resampled within each stratum, so every
+    stratum keeps its size (and its weights, if a column holds them)."""
     rng = generator(rng)
     draws = onp.asarray(draws)
     if draws.ndim < 1 or len(draws) < 2:
         raise ValueError(f"draws must hold at least 2 rows to resample, got shape {draws.shape}")
     n_boot = positive_int(n_boot, "n_boot", minimum=2)
-    values = [statistic(draws[rng.integers(0, len(draws), len(draws))]) for _ in range(n_boot)]
+    if strata is None:
+        members = [onp.arange(len(draws))]
+    else:
+        strata = onp.asarray(strata)
+        if strata.shape != draws.shape[:1]:
+            raise ValueError(f"strata must hold one label per row of draws ({len(draws)}), got "
+                             f"shape {strata.shape}")
+        members = [onp.flatnonzero(strata == s) for s in onp.unique(strata)]
+    values = [statistic(draws[onp.concatenate([m[rng.integers(0, len(m), len(m))]
+                                               for m in members])])
+              for _ in range(n_boot)]
     return onp.std(values, axis=0, ddof=1)
 
 
