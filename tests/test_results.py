@@ -4,6 +4,7 @@ the per-seed comparisons the notebooks print."""
 import glob
 import json
 import os
+import platform
 import shutil
 
 import numpy as np
@@ -221,3 +222,13 @@ def test_per_seed_comparisons_and_verdicts():
     assert results.selected_bound(b[0]) == -97.0
     with pytest.raises(ValueError, match="run-1.json was evaluated at other steps"):
         results.curves({**b, 1: fake({1: 0.0}, steps=(10, 30))[1]})
+
+
+def test_provenance_records_the_simd_instruction_sets_numpy_dispatches_to():
+    # the same seed can train differently on machines whose kernels round differently (06's
+    # long runs of seeds 1 and 2), so a stored run says which kernels it ran on
+    from numpy._core._multiarray_umath import __cpu_features__
+    machine = results.provenance("cmd", "abc", 1.0, [])["machine"]
+    assert machine["simd"] == [name for name in machine["simd"] if __cpu_features__[name]]
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert "SSE42" in machine["simd"]   # every x86-64 CPU numpy 2 runs on has it

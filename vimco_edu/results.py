@@ -50,6 +50,18 @@ def git_commit():
     return (commit or "unknown") + ("+uncommitted changes" if dirty else "")
 
 
+def simd_features():
+    """The SIMD instruction sets numpy dispatches its loops to on this CPU (the widest ones):
+    two machines that differ here can round exp or a matrix product differently in the last
+    bit, so the same seed can train differently on them."""
+    try:   # numpy's own record of what it found at import (no public API for it)
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return []
+    wanted = ("AVX512_SPR", "AVX512_SKX", "AVX512F", "AVX2", "FMA3", "SSE42", "ASIMD", "SVE")
+    return [name for name in wanted if __cpu_features__.get(name)]
+
+
 def provenance(command, commit, seconds, resumed_at):
     """Where a result came from. duration_seconds is the wall time of the session that
     finished the run; a run resumed from checkpoints lists the steps it resumed at (its
@@ -59,7 +71,8 @@ def provenance(command, commit, seconds, resumed_at):
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": {"platform": platform.platform(), "processor": platform.machine(),
                         "cpus": os.cpu_count(), "python": platform.python_version(),
-                        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")},
+                        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+                        "simd": simd_features()},
             "versions": {"vimco_edu": __version__, "numpy": onp.__version__,
                          "autograd": metadata.version("autograd")}}
 
