@@ -35,7 +35,7 @@ TABLES = {
 # notebook 06's sweep on the standard MNIST, filled in as its runs land (06 reads the subset's)
 STRUCTURED_STANDARD = {**STANDARD, "task": "structured", "proposal": ["prior", "learned"],
                        "method": ["nvil", "vimco"]}
-# 06's headline configuration trained three times as long (seed 0): where it stops improving
+# 06's headline configuration trained three times as long (seeds 0-2): where it stops improving
 STRUCTURED_LONG = {**STRUCTURED_STANDARD, "proposal": ["learned"], "method": ["vimco"], "k": [50],
                    "steps": 300000}
 OTHER_TABLES = {"generative": [PILOT], "structured": [STRUCTURED_STANDARD, STRUCTURED_LONG],
