@@ -12,8 +12,8 @@ Environment:
                          makes vimco_edu.widgets.explore precompute one frame per setting.
 
 Offline and private by construction: MathJax and the widget manager are vendored from the npm
-registry by docs/vendor.py and served from _static; tests/test_site.py checks in Chromium that no
-page requests anything outside the site.
+registry by docs/vendor.py and served from _static; tests/browser/test_site.py checks in Chromium
+that no page requests anything outside the site.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ to a file in the same folder opens the notebook in JupyterLab, on GitHub and on 
 turns it into a link to the page). Headings, code, math and existing links are left alone, and a
 notebook's mentions of itself are not linked. Idempotent: run it after editing or merging
 notebooks; with --check it changes nothing and exits 1 if something would change
-(tests/test_site_files.py runs that check).
+(tests/test_first_cell.py runs that check).
 """
 
 from __future__ import annotations
