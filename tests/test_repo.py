@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,6 +135,12 @@ def test_notebook_is_clean_and_executed(path):
     nb = nbformat.reads(json.dumps(raw), as_version=4)
     nbformat.validate(nb)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    # JupyterLab rewrites a kernelspec that differs from the running kernel's, which marks a
+    # notebook modified as soon as it opens (and asks the learner to save on closing)
+    installed = KernelSpecManager().get_kernel_spec("python3").display_name
+    assert nb.metadata.kernelspec.get("display_name") == installed, (
+        f"kernelspec display_name {nb.metadata.kernelspec.get('display_name')!r}: "
+        f"use the installed kernel's, {installed!r}")
 
     widgets = nb.metadata.get("widgets")
     assert widgets is None or len(json.dumps(widgets)) < 10_000, (
