@@ -23,10 +23,11 @@ def fast_log_prob(logits, values):
 
 @pytest.mark.parametrize("log_prob", [fast_log_prob, bernoulli_log_prob])
 @pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-6)])
-def test_log_prob_accurate_from_tiny_to_huge_logits(dtype, tolerance, log_prob):
+@pytest.mark.parametrize("units", [784, 300, 7])   # logs of products of 16, 4 and 1 units
+def test_log_prob_accurate_from_tiny_to_huge_logits(dtype, tolerance, log_prob, units):
     rng = np.random.default_rng(0)
     scales = np.array([1e-6, 0.1, 1, 5, 20, 40, 100, 1e3, 1e4])
-    logits = (rng.standard_normal((len(scales), 300)) * scales[:, None]).astype(dtype)
+    logits = (rng.standard_normal((len(scales), units)) * scales[:, None]).astype(dtype)
     values = (rng.random(logits.shape) < 0.5).astype(dtype)
     got = log_prob(logits, values)
     want = bernoulli_log_prob_reference(logits.astype(np.float64), values)
@@ -37,14 +38,15 @@ def test_log_prob_accurate_from_tiny_to_huge_logits(dtype, tolerance, log_prob):
 
 
 def test_stats_give_the_sigmoid_and_never_overflow():
-    """The probabilities are accurate to rounding in absolute terms (as layers.sigmoid's)."""
+    """The probabilities are accurate to rounding relative to p (down to the smallest normal
+    number, where 1 / (1 + exp(-a)) underflows), the log-normaliser for logits of any size."""
     logits = np.array([-1e4, -800.0, -100.0, -20.0, -1.0, 0.0, 1.0, 20.0, 100.0, 800.0, 1e4])
     for dtype in (np.float64, np.float32):
         probs, log_normaliser = bernoulli_stats(logits.astype(dtype))
         assert probs.dtype == dtype
         with np.errstate(over="ignore"):
             want = 1 / (1 + np.exp(-logits))
-        np.testing.assert_allclose(probs, want, rtol=1e-6, atol=np.finfo(dtype).eps)
+        np.testing.assert_allclose(probs, want, rtol=1e-6, atol=np.finfo(dtype).tiny)
         assert np.isfinite(log_normaliser)
         np.testing.assert_allclose(log_normaliser, np.sum(np.logaddexp(0.0, logits)), rtol=1e-6)
 
